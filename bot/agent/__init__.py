@@ -1,0 +1,1 @@
+"""The agent: a LangGraph loop over the CodeMem meta-tools."""

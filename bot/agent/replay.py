@@ -1,0 +1,65 @@
+"""A chat model that replays scripted assistant turns: the model used by tests and demos.
+
+A replay file is YAML (JSON is valid YAML) with a list of turns::
+
+    turns:
+      - content: "Let me find the functions I need."
+        tool_calls:
+          - name: search_functions
+            args: {query: "outlook attachments onedrive upload"}
+      - content: "All done."
+
+Turn *n* answers the model call that sees *n* earlier assistant messages in the thread, so a replay
+resumes at the right turn after a restart and each thread is independent. A call past the last turn
+raises `ReplayExhausted`, which is how tests prove that a skill rerun never reached the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+
+class ReplayExhausted(RuntimeError):
+    """The model was called more often than the replay file has turns."""
+
+
+class ReplayChatModel(BaseChatModel):
+    """Replays the assistant turns of a file; see the module docstring for the format."""
+
+    path: Path
+    _turns: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any) -> None:
+        data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        turns = data.get("turns") if isinstance(data, dict) else None
+        if not isinstance(turns, list):
+            raise ValueError(f"{self.path}: a replay file needs a top-level 'turns:' list")
+        self._turns = turns
+
+    @property
+    def _llm_type(self) -> str:
+        return "replay"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> "ReplayChatModel":
+        """Scripted turns name their tools themselves: binding changes nothing."""
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        index = sum(isinstance(message, AIMessage) for message in messages)
+        if index >= len(self._turns):
+            raise ReplayExhausted(f"the replay file {self.path.name} has no turn {index + 1} "
+                                  f"(it has {len(self._turns)})")
+        turn = self._turns[index]
+        tool_calls = [{"name": call["name"], "args": call.get("args") or {}, "id": f"call_{index}_{n}",
+                       "type": "tool_call"} for n, call in enumerate(turn.get("tool_calls") or [])]
+        message = AIMessage(content=turn.get("content", ""), tool_calls=tool_calls)
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,68 @@
+"""Assembling CodeMem from its settings: the store, the workspace, the sandbox bridge and the agent."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from bot.agent.graph import AgentDeps, build_graph
+from bot.agent.model import load_model
+from bot.agent.sessions import ThreadSessions
+from bot.core.conversations import Conversations
+from bot.core.skills import Skills
+from bot.runtime.bridge import ToolBridge
+from bot.runtime.jobs import JobRunner
+from bot.runtime.skill_runner import SkillRunner
+from bot.settings import Settings
+from bot.workspace import DemoWorkspace
+from integrations.emulator.server import EmulatorServer
+from integrations.registry import default_registry
+from skills_db.db import init_db, make_engine
+from skills_db.store import SkillStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CodeMem:
+    """The platform-neutral core that every chat surface drives."""
+
+    conversations: Conversations
+    skills: Skills
+    jobs: JobRunner
+    workspace: DemoWorkspace
+
+
+@contextlib.asynccontextmanager
+async def open_codemem(settings: Settings) -> AsyncIterator[CodeMem]:
+    """Build CodeMem for `settings`; on exit, wait for running jobs and stop every sandbox."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    init_db(engine)
+    store = SkillStore(engine)
+    model = load_model(settings.model) if settings.model else None
+    with contextlib.ExitStack() as stack:
+        emulator_url = settings.emulator_url
+        if not emulator_url:
+            emulator_url = stack.enter_context(EmulatorServer()).url
+            log.info("demo workspace: built-in emulator at %s", emulator_url)
+        workspace = DemoWorkspace(emulator_url)
+        registry = default_registry()
+        bridge = ToolBridge(registry, workspace)
+        sessions = ThreadSessions(bridge)
+        jobs = JobRunner()
+        async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
+            graph = None
+            if model is not None:
+                deps = AgentDeps(model, registry, sessions, store, exec_timeout=settings.exec_timeout)
+                graph = build_graph(deps, checkpointer)
+            try:
+                yield CodeMem(Conversations(graph, store, jobs),
+                              Skills(store, SkillRunner(store, bridge), jobs), jobs, workspace)
+            finally:
+                await jobs.drain()
+                await sessions.close_all()

@@ -1,0 +1,1 @@
+"""The platform-neutral core: each journey written once, rendered by every chat surface."""

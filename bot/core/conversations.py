@@ -1,0 +1,100 @@
+"""The Ask journey: a message in a thread → progress → a question → the answer → the result."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import Command
+
+from bot.agent.model import HOW_TO_CONFIGURE
+from bot.core.progress import ProgressMessage
+from bot.core.surface import Surface
+from bot.core.views import Answer, Notice, Progress, Question, ThreadRef
+from bot.runtime.jobs import JobRunner
+from skills_db.models import Owner
+from skills_db.store import SkillStore
+
+log = logging.getLogger(__name__)
+
+
+class Conversations:
+    """Drives one agent graph per thread; every surface calls these same methods."""
+
+    def __init__(self, graph: Any | None, store: SkillStore, jobs: JobRunner) -> None:
+        self.graph = graph
+        self.store = store
+        self.jobs = jobs
+
+    def is_known(self, thread: ThreadRef) -> bool:
+        """True when the bot takes part in `thread` (so plain replies there are meant for it)."""
+        return self.store.get_conversation(thread.thread_id) is not None
+
+    async def on_message(self, surface: Surface, thread: ThreadRef, user: Owner, text: str) -> None:
+        """A user wrote in a thread: start a task, continue one, or answer the pending question."""
+        if self.graph is None:
+            await surface.post(thread, Notice(HOW_TO_CONFIGURE, error=True))
+            return
+        conversation = self.store.get_conversation(thread.thread_id)
+        if conversation is not None and conversation.requester_user != user.user:
+            await surface.post(thread, Notice(
+                f"This conversation belongs to <@{conversation.requester_user}>: start your own thread "
+                "by mentioning me.", error=True))
+            return
+        if conversation is None:
+            self.store.upsert_conversation(platform=thread.platform, team=thread.team, channel=thread.channel,
+                                           thread_ts=thread.thread, requester_user=user.user)
+        self.jobs.submit(thread.thread_id, lambda: self._advance(surface, thread, user, text))
+
+    async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
+        """A choice button was clicked: the same as replying with the choice's text."""
+        await self.on_message(surface, thread, user, choice)
+
+    async def _advance(self, surface: Surface, thread: ThreadRef, user: Owner, text: str) -> None:
+        config = {"configurable": {"thread_id": thread.thread_id}}
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.interrupts:
+            graph_input: Any = Command(resume=text)
+        else:
+            graph_input = {"messages": [HumanMessage(text)], "requester": asdict(user),
+                           "result": None, "proposal": None}
+            self.store.set_progress_message(thread.thread_id, None)
+        await self._drive(surface, thread, graph_input, config)
+
+    async def _drive(self, surface: Surface, thread: ThreadRef, graph_input: Any, config: dict) -> None:
+        conversation = self.store.get_conversation(thread.thread_id)
+        progress = ProgressMessage(surface, thread, conversation.progress_message_id)
+        try:
+            async for event in self.graph.astream(graph_input, config, stream_mode="custom"):
+                view = progress.view
+                if event.get("type") == "todos":
+                    await progress.show(Progress(status=view.status, todos=event["todos"]))
+                elif event.get("type") == "status":
+                    await progress.show(Progress(status=event["text"], todos=view.todos))
+                if progress.message_id != conversation.progress_message_id:
+                    self.store.set_progress_message(thread.thread_id, progress.message_id)
+                    conversation.progress_message_id = progress.message_id
+        except Exception as error:   # a model or tool failure is told in the thread, never crashes the worker
+            log.exception("the agent failed in %s", thread.thread_id)
+            await progress.show(Progress(status="Stopped by an error", todos=progress.view.todos), force=True)
+            await surface.post(thread, Notice(f"I could not finish: {error}. Reply here to try again.", error=True))
+            return
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.interrupts:
+            question = snapshot.interrupts[0].value
+            await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
+            await surface.post(thread, Question(question["question"], question.get("choices") or []))
+            return
+        await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
+        await surface.post(thread, _answer(snapshot.values))
+
+
+def _answer(state: dict[str, Any]) -> Answer:
+    result = state.get("result") or {}
+    last_ai = next((m for m in reversed(state.get("messages", [])) if isinstance(m, AIMessage)), None)
+    text = result.get("text") or (last_ai.text if last_ai else "") or "Done."
+    proposal = state.get("proposal") or {}
+    return Answer(text=text, data=result.get("data"), skill_id=proposal.get("skill_id"),
+                  skill_name=proposal.get("name"))

@@ -1,0 +1,1 @@
+"""The runtime: tool bridge, background jobs and skill runs."""

@@ -1,0 +1,1 @@
+"""Chat surfaces: thin adapters that turn platform events into core calls and views into messages."""

@@ -1,0 +1,85 @@
+"""The terminal surface behind `codemem chat`: the same journeys as Slack, as plain text."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from typing import TextIO
+
+from bot.app import CodeMem
+from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, ThreadRef, View,
+                            usage_text)
+from bot.surfaces.text import checklist, data_text
+from skills_db.models import Owner
+
+SAVE_WORDS = ("save", "/save")
+
+
+class TerminalSurface:
+    """Prints views; remembers the offered choices and skill so a number or `save` can answer them."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.choices: list[str] = []
+        self.offered_skill: int | None = None
+        self._count = 0
+
+    async def post(self, thread: ThreadRef, view: View) -> str:
+        self._count += 1
+        self._print(view)
+        return str(self._count)
+
+    async def update(self, thread: ThreadRef, message_id: str, view: View) -> None:
+        self._print(view)
+
+    def _print(self, view: View) -> None:
+        match view:
+            case Progress(status=status, todos=todos):
+                self.out.write(f"… {status}\n" + (checklist(todos) + "\n" if todos else ""))
+            case Question(text=text, choices=choices):
+                self.choices = list(choices)
+                lines = [f"? {text}"] + [f"  {n}. {choice}" for n, choice in enumerate(choices, 1)]
+                self.out.write("\n".join(lines) + "\n")
+            case Answer(text=text, data=data, skill_id=skill_id, skill_name=skill_name):
+                self.offered_skill = skill_id
+                self.out.write(f"\n{text}\n" + (data_text(data) + "\n" if data is not None else ""))
+                if skill_id is not None:
+                    self.out.write(f"Type `save` to save this as the skill `{skill_name}`.\n")
+            case SkillRunReport() as report:
+                state = "finished" if report.succeeded else "failed"
+                self.out.write(f"{report.skill_name} v{report.version} {state} in {report.duration_ms / 1000:.1f} s\n")
+                self.out.write((data_text(report.result) if report.succeeded else report.error or "") + "\n")
+            case SkillList(skills=skills):
+                self.out.write("\n".join(f"{s.name} (v{s.version}): {s.description} [{usage_text(s.parameters)}]"
+                                         for s in skills) or "No saved skills yet.")
+                self.out.write("\n")
+            case Notice(text=text, error=error):
+                self.out.write(("! " if error else "") + text + "\n")
+        self.out.flush()
+
+
+async def chat(codemem: CodeMem, thread_name: str) -> None:
+    """Read lines from the terminal until end of input; each line is a message, a choice or a command."""
+    surface = TerminalSurface()
+    user = Owner("terminal", "local", getpass.getuser())
+    thread = ThreadRef("terminal", "local", "console", thread_name)
+    print(f"CodeMem in the terminal (demo workspace at {codemem.workspace.emulator_url}). "
+          "Type a task, `/skill list`, `/skill run NAME key=value`, or Ctrl-D to quit.")
+    while True:
+        try:
+            line = (await asyncio.to_thread(input, "you> ")).strip()
+        except EOFError:
+            return
+        if not line:
+            continue
+        if line.startswith("/skill"):
+            await surface.post(thread, await codemem.skills.command(surface, thread, user, line[len("/skill"):]))
+        elif line.lower() in SAVE_WORDS and surface.offered_skill is not None:
+            await surface.post(thread, await codemem.skills.save(user, surface.offered_skill))
+        else:
+            if line.isdigit() and 0 < int(line) <= len(surface.choices):
+                line = surface.choices[int(line) - 1]
+            surface.choices = []
+            await codemem.conversations.on_message(surface, thread, user, line)
+        await codemem.jobs.drain()

@@ -1,0 +1,53 @@
+"""Plain-text pieces shared by the renderers: checklists, result data as tables, truncation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CHECK_MARKS = {"done": "✅", "in_progress": "⏳", "pending": "⬜"}
+
+
+def checklist(todos: list[dict[str, str]]) -> str:
+    """One line per todo with its status mark."""
+    return "\n".join(f"{CHECK_MARKS.get(t['status'], '⬜')} {t['content']}" for t in todos)
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    note = f"\n… ({len(text) - limit + 40:,} more characters)"
+    return text[: limit - len(note)] + note
+
+
+def data_text(data: Any, max_rows: int = 20) -> str:
+    """Result data as monospace text: a table for a list of records, JSON otherwise."""
+    if data is None:
+        return ""
+    if isinstance(data, dict):
+        records = next((v for v in data.values() if _is_records(v)), None)
+        summary = {k: v for k, v in data.items() if not _is_records(v)}
+        parts = [json.dumps(summary, indent=1, default=str, ensure_ascii=False)] if summary else []
+        if records is not None:
+            parts.append(table(records, max_rows))
+        return "\n".join(parts)
+    if _is_records(data):
+        return table(data, max_rows)
+    return json.dumps(data, indent=1, default=str, ensure_ascii=False)
+
+
+def table(records: list[dict[str, Any]], max_rows: int = 20) -> str:
+    """Records as an aligned text table (the first `max_rows` rows)."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    rows = [[str(record.get(c, "")) for c in columns] for record in records[:max_rows]]
+    widths = [min(40, max(len(c), *(len(r[i]) for r in rows))) for i, c in enumerate(columns)] if rows else []
+    lines = ["  ".join(c.ljust(w)[:w] for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w)[:w] for v, w in zip(row, widths)) for row in rows]
+    if len(records) > max_rows:
+        lines.append(f"… and {len(records) - max_rows} more rows")
+    return "\n".join(lines)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)

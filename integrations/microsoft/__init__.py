@@ -1,0 +1,1 @@
+"""Microsoft 365 tools (Outlook, OneDrive) on the real msgraph-sdk."""

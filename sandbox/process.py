@@ -1,0 +1,239 @@
+"""One running worker process, seen from the host: start, frames in and out, interrupt, kill."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.launch import WorkerLaunch
+from sandbox.protocol import FrameError, encode_frame, read_frame
+
+READY_TIMEOUT_SECONDS = 20.0
+EXIT_WAIT_SECONDS = 2.0
+STDERR_TAIL_CHARS = 2_000
+PIPE_READ_LIMIT = 1024 * 1024
+SIGNAL_HINTS = {
+    signal.SIGXCPU: "the CPU time limit was reached",
+    signal.SIGXFSZ: "the file size limit was reached",
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "a crash in native code",
+}
+
+
+class WorkerExited(RuntimeError):
+    """The worker process is gone; the message says how it ended."""
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not be started; the message carries its exit status and stderr."""
+
+
+MessageHandler = Callable[["WorkerProcess", dict[str, Any]], None]
+
+
+class WorkerProcess:
+    """A worker subprocess in its own process group, talking frames over two private pipes.
+
+    Replies (frames of type ``reply``) are matched to ``request`` calls by id; every other frame
+    goes to ``on_message``. The worker's real stdout/stderr are drained and never parsed; the tail
+    of stderr is kept to explain an unexpected exit.
+    """
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_message: MessageHandler,
+    ) -> None:
+        self._process = process
+        self._reader = reader
+        self._writer = writer
+        self._on_message = on_message
+        self._request_ids = itertools.count(1)
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._stderr_tail = ""
+        self._exit_reason: str | None = None
+        self._drains = [
+            asyncio.create_task(self._drain(process.stdout, keep_tail=False)),
+            asyncio.create_task(self._drain(process.stderr, keep_tail=True)),
+        ]
+        self._receiver: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, launch: WorkerLaunch, on_message: MessageHandler) -> WorkerProcess:
+        """Start a worker and wait for its ``ready`` frame."""
+        loop = asyncio.get_running_loop()
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *launch.command(request_read, reply_write),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(request_read, reply_write),
+                env=launch.environment(),
+                cwd=launch.workspace,
+                start_new_session=True,
+                preexec_fn=launch.limits.apply,
+            )
+        except BaseException:
+            os.close(request_write)
+            os.close(reply_read)
+            raise
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        reader = asyncio.StreamReader(limit=PIPE_READ_LIMIT)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(request_write, "wb", buffering=0)
+        )
+        worker = cls(process, reader, asyncio.StreamWriter(transport, protocol, None, loop), on_message)
+        await worker._wait_until_ready()
+        worker._receiver = asyncio.create_task(worker._receive())
+        return worker
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker runs and its frame pipe is open."""
+        return self._exit_reason is None and self._process.returncode is None
+
+    @property
+    def exit_reason(self) -> str | None:
+        """How the worker ended (exit code or signal, and its last stderr), or None while it runs."""
+        return self._exit_reason
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a request and wait for its reply; ``WorkerExited`` if the worker ends first."""
+        if self._exit_reason is not None:
+            raise WorkerExited(self._exit_reason)
+        request_id = next(self._request_ids)
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = reply
+        try:
+            try:
+                await self.send({**message, "id": request_id})
+            except WorkerExited:
+                pass  # the reply future is failed with the real exit reason once the receiver sees the end
+            return await reply
+        finally:
+            self._replies.pop(request_id, None)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one message; ``TypeError``/``FrameError`` if it cannot be encoded, ``WorkerExited`` if the pipe is gone."""
+        await self.send_frame(encode_frame(message))
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Send one already encoded frame; ``WorkerExited`` if the pipe is gone."""
+        if self._writer.is_closing():
+            raise WorkerExited(self._exit_reason or "the worker's request pipe is closed")
+        self._writer.write(frame)
+        try:
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise WorkerExited(self._exit_reason or f"the worker's request pipe broke: {exc}") from None
+
+    def interrupt(self) -> None:
+        """Send SIGINT to the worker (not its children): running user code gets a KeyboardInterrupt."""
+        if self.alive:
+            try:
+                os.kill(self._process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    async def kill(self) -> None:
+        """Kill the worker's whole process group and wait until it is gone. Idempotent."""
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self._receiver is not None:
+            await asyncio.shield(self._receiver)
+        else:
+            await self._finish("killed before it was ready")
+
+    async def _wait_until_ready(self) -> None:
+        try:
+            first = await asyncio.wait_for(read_frame(self._reader), READY_TIMEOUT_SECONDS)
+        except (TimeoutError, FrameError) as exc:
+            await self.kill()
+            raise WorkerStartError(f"the sandbox worker did not start properly ({exc!r}); {self._exit_reason}") from None
+        if first is None or first.get("type") != "ready":
+            await self._finish("it stopped before it was ready")
+            await self.kill()
+            raise WorkerStartError(f"the sandbox worker did not start: {self._exit_reason}")
+
+    async def _receive(self) -> None:
+        problem = ""
+        try:
+            while True:
+                message = await read_frame(self._reader)
+                if message is None:
+                    break
+                if message.get("type") == "reply":
+                    reply = self._replies.get(message.get("id"))
+                    if reply is not None and not reply.done():
+                        reply.set_result(message)
+                else:
+                    self._on_message(self, message)
+        except FrameError as exc:
+            problem = f"it sent a malformed frame ({exc})"
+        await self._finish(problem)
+
+    async def _finish(self, problem: str) -> None:
+        """Record how the worker ended, make sure it is dead, and fail every waiting request."""
+        if self._exit_reason is not None:
+            return
+        try:
+            await asyncio.wait_for(self._process.wait(), EXIT_WAIT_SECONDS)
+        except TimeoutError:
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            await self._process.wait()
+        await asyncio.wait(self._drains, timeout=EXIT_WAIT_SECONDS)
+        for drain in self._drains:
+            drain.cancel()
+        self._exit_reason = self._describe_exit(problem)
+        self._writer.close()
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(WorkerExited(self._exit_reason))
+
+    def _describe_exit(self, problem: str) -> str:
+        code = self._process.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = SIGNAL_HINTS.get(-code)
+            status = f"killed by {name}" + (f": {hint}" if hint and -code != signal.SIGKILL else "")
+        else:
+            status = f"exit code {code}"
+        parts = [status] + ([problem] if problem else [])
+        stderr = self._stderr_tail.strip()
+        if stderr:
+            parts.append("its last stderr output:\n" + stderr)
+        return "; ".join(parts)
+
+    async def _drain(self, stream: asyncio.StreamReader | None, *, keep_tail: bool) -> None:
+        if stream is None:
+            return
+        while chunk := await stream.read(65536):
+            if keep_tail:
+                text = self._stderr_tail + chunk.decode("utf-8", errors="replace")
+                self._stderr_tail = text[-STDERR_TAIL_CHARS:]

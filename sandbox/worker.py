@@ -1,0 +1,602 @@
+"""The sandbox worker: a persistent Python scope driven by the host over two frame pipes.
+
+Run as ``python -I -S worker.py REQUEST_FD REPLY_FD``. Stdlib only: it must not import the
+``sandbox`` package or anything of the project. Frames (4-byte big-endian length + UTF-8 JSON
+object) come in on REQUEST_FD and go out on REPLY_FD; the real stdout/stderr are not used for the
+protocol. The main thread runs an asyncio loop that executes cells one at a time; a reader thread
+turns incoming frames into loop callbacks (so several tool calls can be in flight at once) and a
+writer thread sends frames (so an interrupt can never cut a frame in half).
+
+Requests from the host:
+  {"type": "define_tools", "id", "catalogue": {"types": str, "functions": [{"name", "signature", "doc"}]}}
+  {"type": "exec", "id", "code": str, "output_limit": int}
+  {"type": "tool_result", "call_id", "ok": bool, "value" | "error"}
+Messages to the host:
+  {"type": "ready"}
+  {"type": "reply", "id", ...}     (the answer to define_tools / exec)
+  {"type": "tool_call", "call_id", "name", "args"}
+"""
+
+import ast
+import asyncio
+import collections
+import collections.abc
+import dataclasses
+import datetime as dt
+import enum
+import inspect
+import io
+import itertools
+import json
+import linecache
+import os
+import queue
+import signal
+import struct
+import sys
+import threading
+import traceback
+import types
+import typing
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+CELL_PREFIX = "<cell-"
+TOOLS_MODULE = "tools"
+VALUE_JSON_LIMIT = 1_000_000
+REPR_LIMIT = 5_000
+WORKER_FILE = __file__
+TYPES_PRELUDE = (
+    "from dataclasses import dataclass, field\n"
+    "from datetime import datetime, date, timedelta, timezone\n"
+    "from typing import Any, Literal\n"
+)
+
+
+# ---------------------------------------------------------------- framing (mirrors sandbox/protocol.py)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` default: dataclasses -> dicts, datetime/date/time -> ISO strings, sets -> lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def encode_frame(message: dict) -> bytes:
+    """Encode one message as a length-prefixed frame; ``TypeError`` if it is not JSON-able."""
+    text = json.dumps(message, default=json_default, ensure_ascii=False)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. undecodable file names): escape them as JSON does
+        body = json.dumps(message, default=json_default).encode("ascii")
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError(f"message of {len(body):,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+    return HEADER.pack(len(body)) + body
+
+
+def read_frame(stream: io.BufferedReader) -> dict | None:
+    """Read one frame from a buffered binary stream; ``None`` at end of stream."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (length,) = HEADER.unpack(header)
+    if length > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+    body = stream.read(length)
+    if len(body) < length:
+        return None
+    message = json.loads(body.decode("utf-8"))
+    if not isinstance(message, dict):
+        raise ValueError("a frame must hold a JSON object")
+    return message
+
+
+# ---------------------------------------------------------------- output capture
+
+
+def cap_text(text: str, limit: int) -> str:
+    """Keep the head and tail of ``text`` within ``limit`` characters (note included), saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(f"\n... [{len(text):,} characters cut] ...\n"), 0)
+    head, tail = keep - keep // 2, keep // 2
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n... [{cut:,} characters cut] ...\n{text[len(text) - tail:] if tail else ''}"
+
+
+class CappedOutput(io.TextIOBase):
+    """A text stream that keeps the head and the tail of what is written, and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._head_limit = limit // 2
+        self._tail_limit = limit - self._head_limit
+        self._head: list[str] = []
+        self._head_size = 0
+        self._tail: collections.deque[str] = collections.deque()
+        self._tail_size = 0
+        self._total = 0
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._total += len(text)
+        rest = text
+        room = self._head_limit - self._head_size
+        if room > 0:
+            self._head.append(rest[:room])
+            self._head_size += len(rest[:room])
+            rest = rest[room:]
+        if rest:
+            self._tail.append(rest)
+            self._tail_size += len(rest)
+            while self._tail_size > self._tail_limit:
+                excess = self._tail_size - self._tail_limit
+                first = self._tail[0]
+                if len(first) <= excess:
+                    self._tail.popleft()
+                    self._tail_size -= len(first)
+                else:
+                    self._tail[0] = first[excess:]
+                    self._tail_size -= excess
+        return len(text)
+
+    def getvalue(self) -> str:
+        head, tail = "".join(self._head), "".join(self._tail)
+        cut = self._total - len(head) - len(tail)
+        if cut <= 0:
+            return head + tail
+        return f"{head}\n... [{cut:,} characters cut] ...\n{tail}"
+
+
+# ---------------------------------------------------------------- tracebacks
+
+
+def format_user_error(error: BaseException, interrupted: bool = False) -> str:
+    """A traceback trimmed to the user's cells (no worker frames), with chained exceptions."""
+    lines: list[str] = []
+    seen: set[int] = set()
+
+    def add(exc: BaseException) -> None:
+        seen.add(id(exc))
+        if exc.__cause__ is not None and id(exc.__cause__) not in seen:
+            add(exc.__cause__)
+            lines.append("\nThe above exception was the direct cause of the following exception:\n\n")
+        elif (
+            exc.__context__ is not None
+            and not exc.__suppress_context__
+            and id(exc.__context__) not in seen
+        ):
+            add(exc.__context__)
+            lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+        entries = []
+        tb = exc.__traceback__
+        reached_user_code = False
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            reached_user_code = reached_user_code or filename.startswith(CELL_PREFIX)
+            if reached_user_code and filename != WORKER_FILE:
+                entries.append((tb.tb_frame, tb.tb_lineno))
+            tb = tb.tb_next
+        if entries:
+            lines.append("Traceback (most recent call last):\n")
+            lines.extend(traceback.StackSummary.extract(entries).format())
+        if interrupted and isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+            lines.append("KeyboardInterrupt: the code was interrupted (time limit reached)\n")
+        else:
+            lines.extend(traceback.format_exception_only(type(exc), exc))
+
+    add(error)
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------- tool results -> annotated types
+
+
+class ToolError(Exception):
+    """A host tool failed; the message says why."""
+
+
+class ResultConverter:
+    """Turns JSON results into the annotated return type of a tool."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self._namespace = namespace
+        self._hints: dict[type, dict[str, Any]] = {}
+
+    def convert(self, value: Any, annotation: Any, path: str = "result") -> Any:
+        if isinstance(annotation, str):
+            annotation = eval(annotation, self._namespace)  # a quoted name from the trusted catalogue
+        if annotation in (Any, inspect.Parameter.empty, inspect.Signature.empty, object):
+            return value
+        if annotation is None or annotation is type(None):
+            if value is not None:
+                raise TypeError(f"{path}: expected None, got {type(value).__name__}")
+            return None
+        origin = typing.get_origin(annotation)
+        arguments = typing.get_args(annotation)
+        if origin is typing.Union or origin is types.UnionType:
+            if value is None and type(None) in arguments:
+                return None
+            problems = []
+            for option in arguments:
+                if option is type(None):
+                    continue
+                try:
+                    return self.convert(value, option, path)
+                except (TypeError, ValueError) as exc:
+                    problems.append(str(exc))
+            raise TypeError("; ".join(problems) or f"{path}: no type matches")
+        if origin is typing.Literal:
+            if value not in arguments:
+                raise ValueError(f"{path}: expected one of {list(arguments)!r}, got {value!r}")
+            return value
+        if origin is typing.Annotated:
+            return self.convert(value, arguments[0], path)
+        if origin in (list, collections.abc.Sequence, set, frozenset, tuple):
+            if not isinstance(value, list):
+                raise TypeError(f"{path}: expected a list, got {type(value).__name__}")
+            if origin is tuple and arguments and arguments[-1] is not Ellipsis:
+                if len(arguments) != len(value):
+                    raise TypeError(f"{path}: expected {len(arguments)} items, got {len(value)}")
+                return tuple(self.convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(arguments, value)))
+            item_type = arguments[0] if arguments else Any
+            items = [self.convert(item, item_type, f"{path}[{index}]") for index, item in enumerate(value)]
+            return items if origin in (list, collections.abc.Sequence) else origin(items)
+        if origin in (dict, collections.abc.Mapping):
+            if not isinstance(value, dict):
+                raise TypeError(f"{path}: expected an object, got {type(value).__name__}")
+            value_type = arguments[1] if len(arguments) == 2 else Any
+            return {key: self.convert(item, value_type, f"{path}[{key!r}]") for key, item in value.items()}
+        if isinstance(annotation, type):
+            return self._convert_to_class(value, annotation, path)
+        return value
+
+    def _convert_to_class(self, value: Any, cls: type, path: str) -> Any:
+        if dataclasses.is_dataclass(cls):
+            if isinstance(value, cls):
+                return value
+            if not isinstance(value, dict):
+                raise TypeError(f"{path}: expected an object for {cls.__name__}, got {type(value).__name__}")
+            hints = self._field_types(cls)
+            arguments = {
+                item.name: self.convert(value[item.name], hints.get(item.name, Any), f"{path}.{item.name}")
+                for item in dataclasses.fields(cls)
+                if item.init and item.name in value
+            }
+            try:
+                return cls(**arguments)
+            except TypeError as exc:
+                raise TypeError(f"{path}: {exc}") from None
+        if cls is dt.datetime:
+            if isinstance(value, str):
+                return dt.datetime.fromisoformat(value)
+        elif cls is dt.date:
+            if isinstance(value, str):
+                try:
+                    return dt.date.fromisoformat(value)
+                except ValueError:
+                    return dt.datetime.fromisoformat(value).date()
+        elif cls is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif cls is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            raise TypeError(f"{path}: expected int, got {type(value).__name__}")
+        elif issubclass(cls, enum.Enum):
+            return cls(value)
+        if isinstance(value, cls):
+            return value
+        raise TypeError(f"{path}: expected {cls.__name__}, got {type(value).__name__}")
+
+    def _field_types(self, cls: type) -> dict[str, Any]:
+        if cls not in self._hints:
+            self._hints[cls] = typing.get_type_hints(cls, globalns=self._namespace)
+        return self._hints[cls]
+
+
+# ---------------------------------------------------------------- the worker
+
+
+class Worker:
+    """One persistent scope, the tool stubs in it, and the loop that runs cells."""
+
+    def __init__(self, requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
+        self._requests = requests
+        self._replies = replies
+        self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._loop = asyncio.new_event_loop()
+        self._work: asyncio.Queue[dict] = asyncio.Queue()
+        self._pending_calls: dict[int, asyncio.Future] = {}
+        self._call_ids = itertools.count(1)
+        self._cell_numbers = itertools.count(1)
+        self._cell_task: asyncio.Task | None = None
+        self._interrupted = False
+        self._submission: tuple[bool, Any] = (False, None)
+        self._tool_names: dict[str, Any] = {}
+        self._scope = self._new_scope()
+
+    def _new_scope(self) -> dict[str, Any]:
+        module = types.ModuleType("__main__", "The sandbox scope.")
+        sys.modules["__main__"] = module  # so classes defined in cells resolve their module to this scope
+        scope = module.__dict__
+        scope.update(ToolError=ToolError, submit=self._submit, help=_help)
+        return scope
+
+    # -- threads and the main loop
+
+    def run(self) -> None:
+        """Serve until the host closes the request pipe."""
+        asyncio.set_event_loop(self._loop)
+        signal.signal(signal.SIGINT, self._on_interrupt)
+        threading.Thread(target=self._write_frames, name="frame-writer", daemon=True).start()
+        threading.Thread(target=self._read_frames, name="frame-reader", daemon=True).start()
+        self._loop.create_task(self._serve())
+        self._send({"type": "ready", "pid": os.getpid()})
+        while True:
+            try:
+                self._loop.run_forever()
+            except (KeyboardInterrupt, SystemExit):
+                continue  # raised by user code inside a task: the task holds the error; keep serving
+
+    def _write_frames(self) -> None:
+        while True:
+            frame = self._outbox.get()
+            self._replies.write(frame)
+            self._replies.flush()
+
+    def _read_frames(self) -> None:
+        try:
+            while True:
+                message = read_frame(self._requests)
+                if message is None:
+                    break
+                if message.get("type") == "tool_result":
+                    self._loop.call_soon_threadsafe(self._resolve_tool_call, message)
+                else:
+                    self._loop.call_soon_threadsafe(self._work.put_nowait, message)
+        except Exception as exc:  # a broken pipe or frame: the host is gone or confused
+            print(f"sandbox worker: cannot read requests: {exc!r}", file=sys.__stderr__, flush=True)
+        os._exit(0)
+
+    def _send(self, message: dict) -> None:
+        self._outbox.put(encode_frame(message))
+
+    async def _serve(self) -> None:
+        """Answer requests one at a time, in the order they came."""
+        while True:
+            request = await self._work.get()
+            try:
+                reply = await self._answer(request)
+                self._send({"type": "reply", "id": request.get("id"), **reply})
+            except Exception as exc:  # a malformed request or an unsendable result: say so, keep serving
+                self._send({"type": "reply", "id": request.get("id"), "error": f"the worker could not answer: {exc!r}"})
+
+    async def _answer(self, request: dict) -> dict:
+        kind = request.get("type")
+        if kind == "exec":
+            return await self._exec(str(request["code"]), int(request.get("output_limit", 20_000)))
+        if kind == "define_tools":
+            return self._define_tools(request.get("catalogue") or {})
+        return {"error": f"unknown request type {kind!r}"}
+
+    def _on_interrupt(self, signum: int, frame: types.FrameType | None) -> None:
+        """SIGINT: a KeyboardInterrupt in running user code, or a cancel of the awaiting cell."""
+        task = self._cell_task
+        if task is None:
+            return
+        self._interrupted = True
+        caller = frame
+        while caller is not None:
+            if caller.f_code.co_filename.startswith(CELL_PREFIX):
+                raise KeyboardInterrupt
+            caller = caller.f_back
+        self._loop.call_soon_threadsafe(self._cancel_cell, task)
+
+    def _cancel_cell(self, task: asyncio.Task) -> None:
+        if self._cell_task is task:
+            task.cancel()
+
+    # -- cells
+
+    async def _exec(self, code: str, output_limit: int) -> dict:
+        filename = f"{CELL_PREFIX}{next(self._cell_numbers)}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        stdout, stderr = CappedOutput(output_limit), CappedOutput(output_limit)
+        reply: dict[str, Any] = {"value": None, "value_repr": None, "error": None}
+        self._interrupted = False
+        self._submission = (False, None)
+        saved_streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = stdout, stderr
+        task = self._cell_task = asyncio.current_task()
+        assert task is not None
+        try:
+            value = await self._run_cell(code, filename)
+            if value is not None:
+                reply.update(_describe_value(value))
+        except BaseException as exc:
+            reply["error"] = format_user_error(exc, interrupted=self._interrupted)
+        finally:
+            self._cell_task = None
+            sys.stdout, sys.stderr = saved_streams
+            while task.cancelling():  # an interrupt's cancel is spent: later cells start clean
+                task.uncancel()
+        has_submission, submitted = self._submission
+        reply.update(
+            stdout=stdout.getvalue(),
+            stderr=stderr.getvalue(),
+            interrupted=self._interrupted,
+            has_submission=has_submission,
+            submitted=submitted,
+        )
+        return reply
+
+    async def _run_cell(self, code: str, filename: str) -> Any:
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = ast.parse(code, filename)
+        last_expression = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last_expression = compile(ast.Expression(tree.body.pop().value), filename, "eval", flags=flags, dont_inherit=True)
+        statements = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
+        await _run_code(statements, self._scope)
+        if last_expression is None:
+            return None
+        return await _run_code(last_expression, self._scope)
+
+    def _submit(self, value: Any) -> None:
+        """Record ``value`` (JSON-able) as the final answer of the task."""
+        try:
+            text = json.dumps(value, default=json_default, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"submit() needs a JSON-able value (dicts, lists, str, numbers, dataclasses, dates): {exc}") from None
+        self._submission = (True, json.loads(text))
+
+    # -- tools
+
+    def _define_tools(self, catalogue: dict) -> dict:
+        module = types.ModuleType(TOOLS_MODULE, "Types and functions of the tool catalogue.")
+        namespace = module.__dict__
+        try:
+            exec(compile(TYPES_PRELUDE, "<tool-types-prelude>", "exec", dont_inherit=True), namespace)
+            prelude_names = set(namespace)
+            source = catalogue.get("types") or ""
+            linecache.cache["<tool-types>"] = (len(source), None, source.splitlines(True), "<tool-types>")
+            exec(compile(source, "<tool-types>", "exec", dont_inherit=True), namespace)
+        except Exception as exc:
+            frames = [(f, line) for f, line in traceback.walk_tb(exc.__traceback__) if f.f_code.co_filename == "<tool-types>"]
+            where = "".join(traceback.StackSummary.extract(frames).format())
+            return {"error": "the catalogue's types source failed:\n" + where + "".join(traceback.format_exception_only(type(exc), exc))}
+        converter = ResultConverter(namespace)
+        stubs: dict[str, Any] = {}
+        for entry in catalogue.get("functions") or []:
+            try:
+                stubs[entry["name"]] = self._make_stub(entry, namespace, converter)
+            except Exception as exc:
+                return {"error": f"tool {entry.get('name')!r} has an unusable signature ({type(exc).__name__}: {exc})"}
+        namespace.update(stubs)
+        sys.modules[TOOLS_MODULE] = module
+        for name, stub in self._tool_names.items():
+            if name not in stubs and self._scope.get(name) is stub:
+                del self._scope[name]
+        self._scope.update({k: v for k, v in namespace.items() if k not in prelude_names and not k.startswith("_")})
+        self._tool_names = stubs
+        return {"error": None}
+
+    def _make_stub(self, entry: dict, namespace: dict[str, Any], converter: ResultConverter) -> Any:
+        name, signature, doc = entry["name"], entry["signature"].strip(), entry.get("doc") or ""
+        tree = ast.parse(signature.rstrip(":") + ":\n    pass\n", f"<signature of {name}>")
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.AsyncFunctionDef):
+            raise ValueError(f"expected one 'async def {name}(...) -> ...', got {signature!r}")
+        if tree.body[0].name != name:
+            raise ValueError(f"the signature defines {tree.body[0].name!r}, not {name!r}")
+        scratch = dict(namespace)
+        exec(compile(tree, f"<signature of {name}>", "exec", dont_inherit=True), scratch)
+        template = scratch[name]
+        parameters = inspect.signature(template)
+        returns = parameters.return_annotation
+        call_tool = self._call_tool
+
+        async def stub(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = parameters.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}(): {exc}") from None
+            bound.apply_defaults()
+            result = await call_tool(name, dict(bound.arguments))
+            try:
+                return converter.convert(result, returns)
+            except (TypeError, ValueError) as exc:
+                raise ToolError(f"{name} returned data that does not match its return type: {exc}") from None
+
+        stub.__name__ = stub.__qualname__ = name
+        stub.__doc__ = doc
+        stub.__signature__ = parameters  # type: ignore[attr-defined]
+        stub.__annotations__ = dict(template.__annotations__)
+        stub.__module__ = TOOLS_MODULE
+        return stub
+
+    async def _call_tool(self, name: str, args: dict) -> Any:
+        call_id = next(self._call_ids)
+        try:
+            frame = encode_frame({"type": "tool_call", "call_id": call_id, "name": name, "args": args})
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}(): the arguments must be JSON-able (str, numbers, lists, dicts, dataclasses, dates): {exc}") from None
+        future = self._loop.create_future()
+        self._pending_calls[call_id] = future
+        try:
+            self._outbox.put(frame)
+            reply = await future
+        finally:
+            self._pending_calls.pop(call_id, None)
+        if reply.get("ok"):
+            return reply.get("value")
+        raise ToolError(reply.get("error") or f"{name} failed")
+
+    def _resolve_tool_call(self, message: dict) -> None:
+        future = self._pending_calls.get(message.get("call_id"))
+        if future is not None and not future.done():
+            future.set_result(message)
+
+
+async def _run_code(code: types.CodeType, scope: dict[str, Any]) -> Any:
+    result = eval(code, scope)
+    if code.co_flags & inspect.CO_COROUTINE:
+        result = await result
+    return result
+
+
+def _describe_value(value: Any) -> dict[str, Any]:
+    """The JSON form (when JSON-able and not huge) and a capped repr of a cell's last value."""
+    described: dict[str, Any] = {"value": None}
+    try:
+        text = json.dumps(value, default=json_default, ensure_ascii=False)
+        if len(text) <= VALUE_JSON_LIMIT:
+            described["value"] = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        described["value_repr"] = cap_text(repr(value), REPR_LIMIT)
+    except Exception as exc:
+        described["value_repr"] = f"<repr() failed: {exc!r}>"
+    return described
+
+
+def _help(*args: Any) -> None:
+    """Show the documentation of an object, like the builtin ``help`` (``site`` is not loaded here)."""
+    import pydoc
+
+    pydoc.help(*args)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 3:
+        raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD")
+    request_fd, reply_fd = int(argv[1]), int(argv[2])
+    for fd in (request_fd, reply_fd):
+        os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
+    requests = os.fdopen(request_fd, "rb", buffering=1 << 16)
+    replies = os.fdopen(reply_fd, "wb", buffering=1 << 16)
+    Worker(requests, replies).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
