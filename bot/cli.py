@@ -14,6 +14,13 @@ app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into 
                   no_args_is_help=True, add_completion=False)
 
 
+def configure_logging(level: int) -> None:
+    """Log at `level`, keeping per-request chatter of the HTTP and search libraries out."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "bm25s"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 @app.command()
 def serve() -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on CODEMEM_PORT)."""
@@ -27,9 +34,7 @@ def serve() -> None:
                    + "\nin the environment or in a .env file (see README.md, 'Slack setup'). "
                    "To try CodeMem without Slack, run `codemem chat`.", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "bm25s"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    configure_logging(logging.INFO)
     try:
         asyncio.run(run_server(settings))
     except ModelConfigError as error:
@@ -48,7 +53,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
         async with open_codemem(Settings()) as codemem:
             await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}")
 
-    logging.basicConfig(level=logging.WARNING)
+    configure_logging(logging.WARNING)
     try:
         asyncio.run(main())
     except ModelConfigError as error:

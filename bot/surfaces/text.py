@@ -41,7 +41,7 @@ def table(records: list[dict[str, Any]], max_rows: int = 20) -> str:
     """Records as an aligned text table (the first `max_rows` rows)."""
     columns = list(dict.fromkeys(key for record in records for key in record))
     rows = [[str(record.get(c, "")) for c in columns] for record in records[:max_rows]]
-    widths = [min(40, max(len(c), *(len(r[i]) for r in rows))) for i, c in enumerate(columns)] if rows else []
+    widths = [min(60, max(len(c), *(len(r[i]) for r in rows))) for i, c in enumerate(columns)] if rows else []
     lines = ["  ".join(c.ljust(w)[:w] for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w)[:w] for v, w in zip(row, widths)) for row in rows]
     if len(records) > max_rows:

@@ -89,15 +89,19 @@ def ask_and_answer(slack: FakeSlack, bot: BotProcess, *, restart_before_answer: 
     assert response.status_code == 200
     question = thread_message(slack, thread_ts, "Shall I go ahead?")
     assert [b["text"]["text"] for b in buttons(question)] == ["Yes, go ahead", "No, cancel"]
-    if restart_before_answer:
+    if restart_before_answer:   # and answer by clicking the choice rather than replying
         bot.restart()
-    reply = {"type": "message", "channel_type": "channel", "user": ALICE, "text": "Yes, go ahead",
-             "channel": CHANNEL, "ts": "1763700050.000200", "thread_ts": thread_ts}
-    assert bot.post(signed_event(SECRET, reply, TEAM)).status_code == 200
+        yes = buttons(question)[0]
+        assert bot.post(signed_block_action(SECRET, ALICE, CHANNEL, TEAM, question.ts, yes["action_id"],
+                                            yes["value"], thread_ts=thread_ts)).status_code == 200
+    else:
+        reply = {"type": "message", "channel_type": "channel", "user": ALICE, "text": "Yes, go ahead",
+                 "channel": CHANNEL, "ts": "1763700050.000200", "thread_ts": thread_ts}
+        assert bot.post(signed_event(SECRET, reply, TEAM)).status_code == 200
     return thread_ts, thread_message(slack, thread_ts, "Save as skill", timeout=90)
 
 
-@pytest.mark.parametrize("restart_before_answer", [False, True], ids=["one-process", "restart-before-answer"])
+@pytest.mark.parametrize("restart_before_answer", [False, True], ids=["reply-in-thread", "restart-then-click-choice"])
 def test_case_study_from_thread_to_skill_rerun(world, restart_before_answer: bool) -> None:
     emulator, slack, bot, data_dir = world
     thread_ts, answer = ask_and_answer(slack, bot, restart_before_answer=restart_before_answer)

@@ -1,0 +1,21 @@
+# CodeMem: `docker build -t codemem . && docker run --env-file .env -p 3000:3000 codemem`
+FROM python:3.11-slim
+
+# bubblewrap jails the sandbox's workers (no network, no host environment, read-only system).
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --create-home --uid 10001 codemem
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY integrations ./integrations
+COPY sandbox ./sandbox
+COPY skills_db ./skills_db
+RUN pip install --no-cache-dir .
+
+USER codemem
+ENV CODEMEM_DATA_DIR=/home/codemem/data CODEMEM_HOST=0.0.0.0 CODEMEM_PORT=3000
+EXPOSE 3000
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/healthz')"
+CMD ["codemem", "serve"]
