@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from bot.agent.graph import AgentDeps, build_graph
+from bot.agent.graph import build_graph
+from bot.agent.handlers import AgentDeps
 from bot.agent.model import load_model
 from bot.agent.sessions import ThreadSessions
 from bot.core.conversations import Conversations
@@ -55,14 +56,15 @@ async def open_codemem(settings: Settings) -> AsyncIterator[CodeMem]:
         bridge = ToolBridge(registry, workspace)
         sessions = ThreadSessions(bridge)
         jobs = JobRunner()
+        runner = SkillRunner(store, bridge)
         async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
             graph = None
             if model is not None:
-                deps = AgentDeps(model, registry, sessions, store, exec_timeout=settings.exec_timeout)
+                deps = AgentDeps(model, registry, sessions, store, runner, exec_timeout=settings.exec_timeout)
                 graph = build_graph(deps, checkpointer)
             try:
                 yield CodeMem(Conversations(graph, store, jobs),
-                              Skills(store, SkillRunner(store, bridge), jobs), jobs, workspace)
+                              Skills(store, runner, jobs), jobs, workspace)
             finally:
                 await jobs.drain()
                 await sessions.close_all()

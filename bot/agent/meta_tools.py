@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 
 class SearchFunctions(BaseModel):
-    """Search the workspace functions (Outlook, OneDrive, ...) by what you need to do. Returns one line per
-    function: its name and what it does. Load the ones you will use with load_functions."""
+    """Search the workspace functions (Outlook, OneDrive, ...) and the user's saved skills by what you need
+    to do. Returns one line per match. Load functions you will use with load_functions; run a saved skill
+    (`skill:NAME`) with run_skill."""
 
     query: str = Field(description="What you need, in a few words, e.g. 'list emails with attachments'.")
 
@@ -47,6 +48,17 @@ class AskUser(BaseModel):
 
     question: str
     choices: list[str] | None = Field(None, description="Up to 5 short answers to offer as buttons.")
+    grant_writes: bool = Field(False, description=(
+        "True when you ask for permission to write, send or append in the user's workspace. If the user "
+        "picks the first choice, write functions are allowed for the rest of this conversation."))
+
+
+class RunSkill(BaseModel):
+    """Run one of the user's saved skills (found by search_functions as `skill:NAME`) instead of writing
+    the code again. Arguments you leave out keep the skill's defaults."""
+
+    name: str
+    arguments: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
 
 
 class Submit(BaseModel):
@@ -58,7 +70,8 @@ class Submit(BaseModel):
 class ProposeSkill(BaseModel):
     """Offer the validated code as a reusable skill the user can save and rerun without you. The code must
     define `async def run(...)` whose typed keyword parameters with defaults are what users may change.
-    Leave `code` empty to use the last successful execute_code block that defined `run`."""
+    Leave `code` empty to use the last successful execute_code block that defined `run`. Proposing the
+    name of an existing skill offers a new version of it (after the user's feedback, say)."""
 
     name: str = Field(description="snake_case, e.g. save_email_attachments")
     description: str
@@ -71,6 +84,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "write_todos": WriteTodos,
     "execute_code": ExecuteCode,
     "ask_user": AskUser,
+    "run_skill": RunSkill,
     "submit": Submit,
     "propose_skill": ProposeSkill,
 }

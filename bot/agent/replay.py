@@ -12,6 +12,10 @@ A replay file is YAML (JSON is valid YAML) with a list of turns::
 Turn *n* answers the model call that sees *n* earlier assistant messages in the thread, so a replay
 resumes at the right turn after a restart and each thread is independent. A call past the last turn
 raises `ReplayExhausted`, which is how tests prove that a skill rerun never reached the model.
+
+A turn may stand for a failing provider instead: ``error: {status: 529, message: overloaded, times: 1}``
+fails the first `times` calls for that turn (counted per process) with `ReplayModelError`, then answers
+with the turn's content and tool calls.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import yaml
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
@@ -31,11 +36,21 @@ class ReplayExhausted(RuntimeError):
     """The model was called more often than the replay file has turns."""
 
 
+class ReplayModelError(RuntimeError):
+    """A scripted provider failure, with the HTTP status a provider would have answered."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
 class ReplayChatModel(BaseChatModel):
     """Replays the assistant turns of a file; see the module docstring for the format."""
 
     path: Path
     _turns: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _failures: dict[int, int] = PrivateAttr(default_factory=dict)
+    _tools: list[Any] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any) -> None:
         data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
@@ -49,8 +64,11 @@ class ReplayChatModel(BaseChatModel):
         return "replay"
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> "ReplayChatModel":
-        """Scripted turns name their tools themselves: binding changes nothing."""
-        return self
+        """Scripted turns name their tools themselves; the tools only count towards the prompt's tokens."""
+        bound = self.model_copy()
+        bound._tools = list(tools)
+        bound._failures = self._failures
+        return bound
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -59,7 +77,16 @@ class ReplayChatModel(BaseChatModel):
             raise ReplayExhausted(f"the replay file {self.path.name} has no turn {index + 1} "
                                   f"(it has {len(self._turns)})")
         turn = self._turns[index]
+        error = turn.get("error")
+        if error and self._failures.get(index, 0) < error.get("times", 1):
+            self._failures[index] = self._failures.get(index, 0) + 1
+            raise ReplayModelError(error.get("message", "the model failed"), error.get("status", 500))
         tool_calls = [{"name": call["name"], "args": call.get("args") or {}, "id": f"call_{index}_{n}",
                        "type": "tool_call"} for n, call in enumerate(turn.get("tool_calls") or [])]
-        message = AIMessage(content=turn.get("content", ""), tool_calls=tool_calls)
+        prompt_tokens = count_tokens_approximately(messages, tools=self._tools or None)
+        completion_tokens = count_tokens_approximately([AIMessage(content=turn.get("content", ""),
+                                                                  tool_calls=tool_calls)])
+        message = AIMessage(content=turn.get("content", ""), tool_calls=tool_calls, usage_metadata={
+            "input_tokens": prompt_tokens, "output_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens})
         return ChatResult(generations=[ChatGeneration(message=message)])

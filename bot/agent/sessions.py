@@ -17,15 +17,19 @@ class ThreadSessions:
         self._sessions: dict[str, BridgedSession] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, thread_id: str, owner: Owner, tools: Iterable[str]) -> BridgedSession:
-        """The thread's session (started on first use) with `tools` callable."""
+    async def get(self, thread_id: str, owner: Owner, tools: Iterable[str],
+                  granted: Iterable[str]) -> tuple[BridgedSession, bool]:
+        """The thread's session with `tools` callable and `granted` effects, and whether it was just started
+        (so earlier variables are gone)."""
         async with self._lock:
             session = self._sessions.get(thread_id)
-            if session is None or not session.session.alive:
-                session = await self.bridge.open(owner)
+            fresh = session is None or not session.session.alive
+            if fresh:
+                session = await self.bridge.open(owner, granted=())
                 self._sessions[thread_id] = session
+        session.granted = set(granted)
         await session.allow(tools)
-        return session
+        return session, fresh
 
     async def close_all(self) -> None:
         """Stop every session (at shutdown)."""

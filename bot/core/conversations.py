@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
 from bot.agent.model import HOW_TO_CONFIGURE
 from bot.core.progress import ProgressMessage
 from bot.core.surface import Surface
-from bot.core.views import Answer, Notice, Progress, Question, ThreadRef
+from bot.core.views import Answer, Notice, Progress, Question, SkillOffer, ThreadRef
 from bot.runtime.jobs import JobRunner
 from skills_db.models import Owner
 from skills_db.store import SkillStore
@@ -48,6 +49,15 @@ class Conversations:
                                            thread_ts=thread.thread, requester_user=user.user)
         self.jobs.submit(thread.thread_id, lambda: self._advance(surface, thread, user, text))
 
+    async def stop(self, surface: Surface, thread: ThreadRef, user: Owner) -> None:
+        """Stop the task running in `thread` (only its requester may): the sandbox is interrupted, the
+        conversation is kept, and a reply continues it."""
+        conversation = self.store.get_conversation(thread.thread_id)
+        if conversation is None or conversation.requester_user != user.user:
+            await surface.post(thread, Notice("Only the person who asked can stop this task.", error=True))
+        elif not self.jobs.cancel(thread.thread_id):
+            await surface.post(thread, Notice("Nothing is running in this thread."))
+
     async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
         """A choice button was clicked: the same as replying with the choice's text."""
         await self.on_message(surface, thread, user, choice)
@@ -76,6 +86,11 @@ class Conversations:
                 if progress.message_id != conversation.progress_message_id:
                     self.store.set_progress_message(thread.thread_id, progress.message_id)
                     conversation.progress_message_id = progress.message_id
+        except asyncio.CancelledError:
+            await self._close_stopped_turn(config)
+            await progress.show(Progress(status="Stopped", todos=progress.view.todos, finished=True), force=True)
+            await surface.post(thread, Notice("Stopped. Everything so far is kept: reply here to continue."))
+            return
         except Exception as error:   # a model or tool failure is told in the thread, never crashes the worker
             log.exception("the agent failed in %s", thread.thread_id)
             await progress.show(Progress(status="Stopped by an error", todos=progress.view.todos), force=True)
@@ -91,10 +106,24 @@ class Conversations:
         await surface.post(thread, _answer(snapshot.values))
 
 
+    async def _close_stopped_turn(self, config: dict) -> None:
+        """Answer the tool calls a Stop cut short, so the history stays valid for the next model call."""
+        snapshot = await self.graph.aget_state(config)
+        messages = snapshot.values.get("messages", [])
+        last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        pending = [call for call in (last_ai.tool_calls if last_ai else []) if call["id"] not in answered]
+        if pending:
+            await self.graph.aupdate_state(config, {"messages": [
+                ToolMessage("Stopped by the user before this finished.", tool_call_id=call["id"], name=call["name"])
+                for call in pending]}, as_node="tools")
+
+
 def _answer(state: dict[str, Any]) -> Answer:
     result = state.get("result") or {}
     last_ai = next((m for m in reversed(state.get("messages", [])) if isinstance(m, AIMessage)), None)
     text = result.get("text") or (last_ai.text if last_ai else "") or "Done."
-    proposal = state.get("proposal") or {}
-    return Answer(text=text, data=result.get("data"), skill_id=proposal.get("skill_id"),
-                  skill_name=proposal.get("name"))
+    proposal = state.get("proposal")
+    offer = SkillOffer(proposal["skill_id"], proposal["name"], proposal["version"], proposal["parameters"],
+                       proposal.get("diff", "")) if proposal else None
+    return Answer(text=text, data=result.get("data"), offer=offer, usage=dict(state.get("usage") or {}))

@@ -10,7 +10,7 @@ from bot.runtime.jobs import JobRunner
 from bot.runtime.skill_runner import SkillRunner
 from skills_db.models import Owner
 from skills_db.params import ArgumentError, SkillParameter, coerce_arguments, parse_arguments
-from skills_db.errors import NotAllowed, SkillNotFound
+from skills_db.errors import NotAllowed, SkillNotFound, VersionNotFound
 from skills_db.store import SkillStore
 
 USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values with spaces: "
@@ -25,18 +25,21 @@ class Skills:
         self.runner = runner
         self.jobs = jobs
 
-    async def save(self, user: Owner, skill_id: int) -> Notice:
-        """The owner clicked "Save as skill": activate the proposed skill (safe to click twice)."""
+    async def save(self, user: Owner, offer: str) -> Notice:
+        """The owner clicked "Save as skill" on an offer (`skill_id:version`): make that version the
+        active one. Safe to click twice; anyone else, or a forged value, is refused without detail."""
+        skill_id, _, version_text = offer.partition(":")
         try:
-            skill = self.store.get(skill_id, viewer=user)
-            if skill.status == "active":
-                return Notice(f"`{skill.name}` is already saved (version {skill.current_version}).")
-            skill = self.store.activate(skill_id, by=user)
-        except (NotAllowed, SkillNotFound):
+            skill = self.store.get(int(skill_id), viewer=user)
+            version = int(version_text or skill.current_version)
+            if skill.status == "active" and skill.current_version == version:
+                return Notice(f"`{skill.name}` version {version} is already saved.")
+            skill = self.store.activate(skill.id, by=user, version=version)
+        except (NotAllowed, SkillNotFound, VersionNotFound, ValueError):
             return Notice("Only the person who asked for this task can save it as a skill.", error=True)
-        version = self.store.get_version(skill.id, viewer=user)
-        return Notice(f"Saved skill `{skill.name}` (version {skill.current_version}) with parameters "
-                      f"{usage_text(version.parameters)}. Run it with `/skill run {skill.name}` "
+        saved = self.store.get_version(skill.id, viewer=user)
+        return Notice(f"Saved skill `{skill.name}` (version {saved.version}) with parameters "
+                      f"{usage_text(saved.parameters)}. Run it with `/skill run {skill.name}` "
                       "and `key=value` to change a parameter.")
 
     async def command(self, surface: Surface, where: ThreadRef, user: Owner, text: str) -> View:

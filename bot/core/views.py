@@ -29,6 +29,11 @@ class Progress:
     todos: list[dict[str, str]] = field(default_factory=list)
     finished: bool = False
 
+    @property
+    def stoppable(self) -> bool:
+        """A running task offers a Stop button."""
+        return not self.finished
+
 
 @dataclass(frozen=True)
 class Question:
@@ -39,13 +44,28 @@ class Question:
 
 
 @dataclass(frozen=True)
+class SkillOffer:
+    """A proposed skill, or a new version of one, that the user may save."""
+
+    skill_id: int
+    name: str
+    version: int
+    parameters: list[dict[str, Any]]
+    diff: str = ""          # against the current version, for a new version
+
+    @property
+    def button_value(self) -> str:
+        return f"{self.skill_id}:{self.version}"
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The result of a task, with the skill the user may save."""
+    """The result of a task, with the skill the user may save and the tokens the task used."""
 
     text: str
     data: Any = None
-    skill_id: int | None = None
-    skill_name: str | None = None
+    offer: SkillOffer | None = None
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

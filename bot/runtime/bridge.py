@@ -11,14 +11,17 @@ from sandbox.session import SubprocessSession
 from skills_db.models import Owner
 from bot.workspace import DemoWorkspace
 
+GRANTABLE_EFFECTS = frozenset({"write", "send"})   # a thread grant covers these; destructive asks each time
+
 
 @dataclass
 class BridgedSession:
-    """A sandbox session plus the set of functions it may call."""
+    """A sandbox session, the functions it may call, and the effects (write, send) it is granted."""
 
     session: SubprocessSession
     registry: Registry
     allowed: set[str] = field(default_factory=set)
+    granted: set[str] = field(default_factory=set)
 
     async def allow(self, names: Iterable[str]) -> None:
         """Make more functions callable inside the session (their stubs are defined there)."""
@@ -34,8 +37,10 @@ class BridgedSession:
 class ToolBridge:
     """Opens sandbox sessions whose workspace functions run on the host with the owner's account.
 
-    The sandbox only ever sees signatures and JSON: credentials stay here. Every call is checked
-    against the session's allowed functions and validated by the registry before it runs.
+    The sandbox only ever sees signatures and JSON: credentials stay here. Every call is checked against
+    the session's allowed functions and granted effects, then validated by the registry before it runs.
+    Only the host grants effects (from the user's answer or a skill's approval): nothing the sandbox says,
+    and nothing a mail or document contains, can.
     """
 
     def __init__(self, registry: Registry, workspace: DemoWorkspace, *, output_limit: int = 20_000) -> None:
@@ -43,17 +48,30 @@ class ToolBridge:
         self.workspace = workspace
         self.output_limit = output_limit
 
-    async def open(self, owner: Owner, tools: Iterable[str] = (), *, dry_run: bool = False) -> BridgedSession:
-        """Start a session for `owner` with `tools` callable."""
+    async def open(self, owner: Owner, tools: Iterable[str] = (), *, granted: Iterable[str] | None = None,
+                   dry_run: bool = False) -> BridgedSession:
+        """Start a session for `owner` with `tools` callable.
+
+        `granted` lists the effects allowed without asking; None grants the effects of `tools` themselves,
+        which is what an approved skill's run gets (its owner approved those tools).
+        """
+        tools = list(tools)
         context = self.workspace.context_for(owner, dry_run=dry_run)
         bridged: BridgedSession
 
         async def dispatch(name: str, args: dict) -> object:
             if name not in bridged.allowed:
                 raise ToolError(f"{name} is not loaded in this session: call load_functions first.")
+            effect = self.registry.get(name).effect
+            if effect != "read" and not dry_run and effect not in bridged.granted:
+                raise ToolError(f"{name} would {effect} in the user's workspace and needs their go-ahead: "
+                                "ask with ask_user(..., grant_writes=true) first.")
             return await self.registry.call(name, args, context)
 
-        bridged = BridgedSession(SubprocessSession(dispatch, output_limit=self.output_limit), self.registry)
+        if granted is None:
+            granted = {self.registry.get(name).effect for name in tools} & GRANTABLE_EFFECTS
+        session = SubprocessSession(dispatch, output_limit=self.output_limit)
+        bridged = BridgedSession(session, self.registry, granted=set(granted))
         await bridged.session.start()
         await bridged.allow(tools)
         return bridged

@@ -15,6 +15,7 @@ class JobRunner:
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._running: dict[str, asyncio.Task] = {}
 
     def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> asyncio.Task:
         """Start `job` in the background, after any earlier job with the same key."""
@@ -22,15 +23,26 @@ class JobRunner:
 
         async def run() -> None:
             async with lock:
+                self._running[key] = asyncio.current_task()
                 try:
                     await job()
                 except Exception:   # a job's failure must never take the worker down
                     log.exception("job %s failed", key)
+                finally:
+                    self._running.pop(key, None)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def cancel(self, key: str) -> bool:
+        """Cancel the job running now for `key`; False when none is running."""
+        task = self._running.get(key)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
     async def drain(self) -> None:
         """Wait for every job started so far (tests and shutdown)."""

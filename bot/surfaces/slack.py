@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import CodeMem
 from bot.core.views import ThreadRef, View
 from bot.settings import Settings
-from bot.surfaces.slack_blocks import CHOICE_ACTION, SAVE_SKILL_ACTION, render
+from bot.surfaces.slack_blocks import CHOICE_ACTION, SAVE_SKILL_ACTION, STOP_ACTION, render
 from skills_db.models import Owner
 
 MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
@@ -84,11 +84,12 @@ def build_slack_app(codemem: CodeMem, settings: Settings) -> AsyncApp:
     @app.action(SAVE_SKILL_ACTION)
     async def on_save_skill(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        try:
-            skill_id = int(action["value"])
-        except ValueError:
-            return   # a forged button value: nothing to save
-        await surface.post(_thread_of_click(body), await skills.save(_clicker(body), skill_id))
+        await surface.post(_thread_of_click(body), await skills.save(_clicker(body), action["value"]))
+
+    @app.action(STOP_ACTION)
+    async def on_stop(ack: Any, body: dict) -> None:
+        await ack()
+        await conversations.stop(surface, _thread_of_click(body), _clicker(body))
 
     @app.command("/skill")
     async def on_skill_command(ack: Any, command: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, View, usage_text)
-from bot.surfaces.text import checklist, data_text, truncate
+from bot.surfaces.text import checklist, data_text, truncate, usage_line
 
 SECTION_LIMIT = 3000       # characters in a section's text
 BUTTON_TEXT_LIMIT = 75
@@ -14,6 +14,7 @@ MESSAGE_TEXT_LIMIT = 4000  # the fallback `text`, shown in notifications
 
 CHOICE_ACTION = "codemem_choice"
 SAVE_SKILL_ACTION = "codemem_save_skill"
+STOP_ACTION = "codemem_stop"
 
 
 def render(view: View) -> dict[str, Any]:
@@ -46,11 +47,14 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 def _blocks(view: View) -> list[dict]:
     match view:
-        case Progress(status=status, todos=todos, finished=finished):
+        case Progress(status=status, todos=todos, finished=finished) as progress:
             icon = "✅" if finished else "⏳"
-            blocks = [_section(f"{icon} *{status}*")]
+            blocks = [_section(f"{icon} *{escape(status)}*")]
             if todos:
                 blocks.append(_section(escape(checklist(todos))))
+            if progress.stoppable:
+                blocks.append({"type": "actions", "block_id": "codemem_progress", "elements": [
+                    _button("Stop", STOP_ACTION, "stop", "danger")]})
             return blocks
         case Question(text=text, choices=choices):
             blocks = [_section(f"❓ {escape(text)}")]
@@ -58,13 +62,19 @@ def _blocks(view: View) -> list[dict]:
                 blocks.append({"type": "actions", "block_id": "codemem_choices", "elements": [
                     _button(choice, f"{CHOICE_ACTION}_{n}", choice) for n, choice in enumerate(choices[:5])]})
             return blocks
-        case Answer(text=text, data=data, skill_id=skill_id, skill_name=skill_name):
+        case Answer(text=text, data=data, offer=offer, usage=usage):
             blocks = [_section(escape(text))]
             if data is not None:
                 blocks.append(_code(escape(data_text(data))))
-            if skill_id is not None:
+            if offer is not None:
+                if offer.diff:
+                    blocks.append(_section(f"Changes in version {offer.version}:"))
+                    blocks.append(_code(escape(offer.diff)))
+                label = f"Save as skill: {offer.name}" if offer.version == 1 else f"Save {offer.name} v{offer.version}"
                 blocks.append({"type": "actions", "block_id": "codemem_answer", "elements": [
-                    _button(f"Save as skill: {skill_name}", SAVE_SKILL_ACTION, str(skill_id), "primary")]})
+                    _button(label, SAVE_SKILL_ACTION, offer.button_value, "primary")]})
+            if usage:
+                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": usage_line(usage)}]})
             return blocks
         case SkillRunReport() as report:
             blocks = [_section(_report_title(report))]

@@ -10,7 +10,7 @@ from typing import TextIO
 from bot.app import CodeMem
 from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, ThreadRef, View,
                             usage_text)
-from bot.surfaces.text import checklist, data_text
+from bot.surfaces.text import checklist, data_text, usage_line
 from skills_db.models import Owner
 
 SAVE_WORDS = ("save", "/save")
@@ -22,7 +22,7 @@ class TerminalSurface:
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.choices: list[str] = []
-        self.offered_skill: int | None = None
+        self.offered_skill: str | None = None
         self._count = 0
 
     async def post(self, thread: ThreadRef, view: View) -> str:
@@ -41,11 +41,15 @@ class TerminalSurface:
                 self.choices = list(choices)
                 lines = [f"? {text}"] + [f"  {n}. {choice}" for n, choice in enumerate(choices, 1)]
                 self.out.write("\n".join(lines) + "\n")
-            case Answer(text=text, data=data, skill_id=skill_id, skill_name=skill_name):
-                self.offered_skill = skill_id
+            case Answer(text=text, data=data, offer=offer, usage=usage):
+                self.offered_skill = offer.button_value if offer else None
                 self.out.write(f"\n{text}\n" + (data_text(data) + "\n" if data is not None else ""))
-                if skill_id is not None:
-                    self.out.write(f"Type `save` to save this as the skill `{skill_name}`.\n")
+                if offer is not None:
+                    if offer.diff:
+                        self.out.write(offer.diff + "\n")
+                    self.out.write(f"Type `save` to save this as the skill `{offer.name}` (version {offer.version}).\n")
+                if usage:
+                    self.out.write(usage_line(usage) + "\n")
             case SkillRunReport() as report:
                 state = "finished" if report.succeeded else "failed"
                 self.out.write(f"{report.skill_name} v{report.version} {state} in {report.duration_ms / 1000:.1f} s\n")

@@ -51,3 +51,12 @@ def table(records: list[dict[str, Any]], max_rows: int = 20) -> str:
 
 def _is_records(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+
+
+def usage_line(usage: dict[str, int]) -> str:
+    """The tokens a task used, e.g. `tokens: 12.3k in, 1.2k out`."""
+    return f"tokens: {_kilo(usage.get('input_tokens', 0))} in, {_kilo(usage.get('output_tokens', 0))} out"
+
+
+def _kilo(count: int) -> str:
+    return f"{count / 1000:.1f}k" if count >= 1000 else str(count)

@@ -1,0 +1,232 @@
+"""Rendering the core's views as Adaptive Cards (schema 1.5, the version Teams supports), within Teams' limits.
+
+Buttons are `Action.Execute`: a click arrives as an `adaptiveCard/action` invoke with the verb and data below.
+Every card also carries the key of its thread (`thread`), so a click in a group chat finds the task it belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from microsoft_teams.api import MessageActivityInput
+from microsoft_teams.cards import (ActionSet, AdaptiveCard, CardElement, ColumnDefinition, Container, ExecuteAction, Fact,
+                                   FactSet, NumberInput, Table, TableCell, TableRow, TextBlock, TextInput, ToggleInput)
+
+from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, SkillSummary, View,
+                            usage_text)
+from bot.surfaces.text import CHECK_MARKS, data_text, truncate, usage_line
+from skills_db.params import SkillParameter
+
+CARD_BYTES_LIMIT = 26_000   # Teams refuses messages over about 28 KB; keep room for the activity around the card
+TEXT_LIMIT = 4_000
+CELL_LIMIT = 200
+TABLE_ROWS = 20
+TABLE_COLUMNS = 8
+CHOICES_LIMIT = 5
+BUTTON_TEXT_LIMIT = 60
+SKILLS_LIMIT = 25
+
+CHOICE_VERB = "codemem.choice"
+SAVE_SKILL_VERB = "codemem.save_skill"
+STOP_VERB = "codemem.stop"
+RUN_FORM_VERB = "codemem.run_form"
+RUN_VERB = "codemem.run"
+PARAMETER_PREFIX = "param_"
+
+
+def message(view: View, thread_key: str) -> MessageActivityInput:
+    """The activity showing `view`: one Adaptive Card."""
+    return card_message(render(view, thread_key))
+
+
+def card_message(card: AdaptiveCard) -> MessageActivityInput:
+    """An activity holding `card` alone (its `fallbackText` is what notifications show)."""
+    return MessageActivityInput().add_card(card)
+
+
+def render(view: View, thread_key: str) -> AdaptiveCard:
+    """`view` as an Adaptive Card 1.5; buttons carry `thread_key`."""
+    body = _body(view, thread_key)
+    card = AdaptiveCard(version="1.5", body=body, fallback_text=truncate(_fallback(view), 500))
+    return _fit(card)
+
+
+def answered_question(question: str, choice: str) -> AdaptiveCard:
+    """The question card after a click: the question and the choice, with no buttons left to click twice."""
+    return AdaptiveCard(version="1.5", fallback_text=truncate(f"{question} → {choice}", 500), body=[
+        _text(f"❓ {question}"), _text(f"✅ {choice}", subtle=True)])
+
+
+def run_form(skill: SkillSummary, thread_key: str) -> AdaptiveCard:
+    """A form with one input per parameter of `skill`, prefilled with the defaults, and a Run button."""
+    body: list[CardElement] = [_text(f"Run **{skill.name}** (v{skill.version})", weight="Bolder")]
+    if skill.description:
+        body.append(_text(skill.description, subtle=True))
+    body += [_input(p) for p in skill.parameters]
+    body.append(ActionSet(actions=[_button("Run", RUN_VERB, {"skill": skill.name, "thread": thread_key},
+                                           style="positive")]))
+    return _fit(AdaptiveCard(version="1.5", body=body, fallback_text=f"Run {skill.name}"))
+
+
+def form_arguments(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The `(name, value)` pairs a submitted run form holds, empty inputs left out (so defaults apply)."""
+    return [(key[len(PARAMETER_PREFIX):], _form_value(value)) for key, value in data.items()
+            if key.startswith(PARAMETER_PREFIX) and str(value).strip() != ""]
+
+
+def _body(view: View, thread_key: str) -> list[CardElement]:
+    match view:
+        case Progress(status=status, todos=todos, finished=finished) as progress:
+            body: list[CardElement] = [_text(f"{'✅' if finished else '⏳'} **{status}**")]
+            body += [_text(f"{CHECK_MARKS.get(t['status'], '⬜')} {t['content']}", spacing="None") for t in todos]
+            if progress.stoppable:
+                body.append(ActionSet(actions=[_button("Stop", STOP_VERB, {"thread": thread_key}, "destructive")]))
+            return body
+        case Question(text=text, choices=choices):
+            body = [_text(f"❓ {text}")]
+            if choices:
+                body.append(ActionSet(actions=[
+                    _button(choice, CHOICE_VERB, {"choice": choice, "question": truncate(text, 500),
+                                                  "thread": thread_key}) for choice in choices[:CHOICES_LIMIT]]))
+            return body
+        case Answer(text=text, data=data, offer=offer, usage=usage):
+            body = [_text(text)] + _data(data)
+            if offer is not None:
+                if offer.diff:
+                    body += [_text(f"Changes in version {offer.version}:"), _text(offer.diff, monospace=True)]
+                label = f"Save as skill: {offer.name}" if offer.version == 1 else f"Save {offer.name} v{offer.version}"
+                body.append(ActionSet(actions=[_button(label, SAVE_SKILL_VERB,
+                                                       {"offer": offer.button_value, "thread": thread_key},
+                                                       style="positive")]))
+            if usage:
+                body.append(_text(usage_line(usage), subtle=True))
+            return body
+        case SkillRunReport() as report:
+            body = [_text(_report_title(report), weight="Bolder")]
+            if report.succeeded and report.result is not None:
+                body += _data(report.result)
+            if report.error:
+                body.append(_text(report.error, color="Attention", monospace=True))
+            return body
+        case SkillList(skills=skills):
+            if not skills:
+                return [_text("You have no saved skills yet. Ask me for a task, then click **Save as skill**.")]
+            return [Container(separator=True, items=[
+                _text(f"**{s.name}** (v{s.version}) — {s.description}"),
+                _text(usage_text(s.parameters), subtle=True, monospace=True, spacing="None"),
+                ActionSet(actions=[_button("Run", RUN_FORM_VERB, {"skill": s.name, "thread": thread_key})]),
+            ]) for s in skills[:SKILLS_LIMIT]]
+        case Notice(text=text, error=error):
+            return [_text(("⚠️ " if error else "") + text, color="Attention" if error else None)]
+    raise TypeError(f"no Teams rendering for {type(view).__name__}")
+
+
+def _data(data: Any) -> list[CardElement]:
+    """Result data: a fact set for a record's plain fields, a table for a list of records, JSON otherwise."""
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        records = next((v for v in data.values() if _is_records(v)), None)
+        facts = [Fact(title=str(k), value=truncate(_scalar(v), CELL_LIMIT)) for k, v in data.items() if not _is_records(v)]
+        elements: list[CardElement] = [FactSet(facts=facts)] if facts else []
+        return elements + (_table(records) if records is not None else [])
+    if _is_records(data):
+        return _table(data)
+    return [_text(data_text(data), monospace=True)]
+
+
+def _table(records: list[dict[str, Any]], max_rows: int = TABLE_ROWS) -> list[CardElement]:
+    columns = list(dict.fromkeys(key for record in records for key in record))[:TABLE_COLUMNS]
+
+    def row(values: list[str], header: bool = False) -> TableRow:
+        return TableRow(cells=[TableCell(items=[_text(truncate(v, CELL_LIMIT), weight="Bolder" if header else None)])
+                               for v in values])
+
+    rows = [row(columns, header=True)] + [row([_scalar(r.get(c, "")) for c in columns]) for r in records[:max_rows]]
+    elements: list[CardElement] = [Table(columns=[ColumnDefinition(width=1) for _ in columns], rows=rows)]
+    if len(records) > max_rows:
+        elements.append(_text(f"… and {len(records) - max_rows} more rows", subtle=True))
+    return elements
+
+
+def _fit(card: AdaptiveCard) -> AdaptiveCard:
+    """`card`, with its tables cut until it fits in a Teams message."""
+    while len(card_json(card)) > CARD_BYTES_LIMIT:
+        table = next((e for e in card.body or [] if isinstance(e, Table) and len(e.rows or []) > 2), None)
+        if table is None:   # no table left to cut: cut the longest text instead
+            longest = max((e for e in card.body or [] if isinstance(e, TextBlock)), key=lambda e: len(e.text or ""))
+            longest.text = truncate(longest.text or "", max(200, len(longest.text or "") // 2))
+            continue
+        kept = len(table.rows) // 2
+        table.rows = table.rows[:kept]
+        index = card.body.index(table)
+        card.body.insert(index + 1, _text(f"… rows cut to fit in one Teams message ({kept - 1} shown)", subtle=True))
+    return card
+
+
+def card_json(card: AdaptiveCard) -> str:
+    """The card's JSON as Teams receives it."""
+    return card.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _text(text: str, *, weight: str | None = None, color: str | None = None, subtle: bool = False,
+          monospace: bool = False, spacing: str | None = None) -> TextBlock:
+    return TextBlock(text=truncate(text, TEXT_LIMIT), wrap=True, weight=weight, color=color,
+                     is_subtle=subtle or None, font_type="Monospace" if monospace else None, spacing=spacing)
+
+
+def _button(title: str, verb: str, data: dict[str, Any], style: str | None = None) -> ExecuteAction:
+    return ExecuteAction(title=truncate(title, BUTTON_TEXT_LIMIT), verb=verb, data=data, style=style)
+
+
+def _input(stored: dict[str, Any]) -> CardElement:
+    parameter = SkillParameter.from_dict(stored)
+    name, kind, default, required = parameter.name, parameter.base_type, parameter.default, parameter.required
+    input_id, label = f"{PARAMETER_PREFIX}{name}", f"{name}: {parameter.label}"
+    if kind in ("int", "float"):
+        return NumberInput(id=input_id, label=label, is_required=required or None,
+                           value=default if isinstance(default, (int, float)) and not isinstance(default, bool) else None)
+    if kind == "bool":
+        return ToggleInput(id=input_id, label=name, title=name, value="true" if default else "false")
+    if isinstance(default, list):
+        shown = ",".join(str(item) for item in default)
+    else:
+        shown = "" if default is None else str(default)
+    return TextInput(id=input_id, label=label, value=shown or None, is_required=required or None,
+                     placeholder=parameter.description or None)
+
+
+def _report_title(report: SkillRunReport) -> str:
+    seconds = report.duration_ms / 1000
+    if report.succeeded:
+        return f"✅ {report.skill_name} v{report.version} finished in {seconds:.1f} s"
+    return f"❌ {report.skill_name} v{report.version} failed after {seconds:.1f} s"
+
+
+def _fallback(view: View) -> str:
+    match view:
+        case Progress(status=status):
+            return status
+        case Question(text=text) | Answer(text=text) | Notice(text=text):
+            return text
+        case SkillRunReport() as report:
+            return _report_title(report)
+        case SkillList(skills=skills):
+            return ", ".join(s.name for s in skills) or "No saved skills yet."
+    return ""
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text.removesuffix(".0") if text.removesuffix(".0").lstrip("-").isdigit() else text
+
+
+def _scalar(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
