@@ -13,6 +13,7 @@ from bot.agent.graph import build_graph
 from bot.agent.handlers import AgentDeps
 from bot.agent.model import load_model
 from bot.agent.sessions import ThreadSessions
+from bot.agent.subagents import SubAgents
 from bot.core.conversations import Conversations
 from bot.core.skills import Skills
 from bot.runtime.bridge import ToolBridge
@@ -54,13 +55,15 @@ async def open_codemem(settings: Settings) -> AsyncIterator[CodeMem]:
         workspace = DemoWorkspace(emulator_url)
         registry = default_registry()
         bridge = ToolBridge(registry, workspace)
-        sessions = ThreadSessions(bridge)
+        subagents = SubAgents(model) if model is not None else None
+        sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
         jobs = JobRunner()
         runner = SkillRunner(store, bridge)
         async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
             graph = None
             if model is not None:
-                deps = AgentDeps(model, registry, sessions, store, runner, exec_timeout=settings.exec_timeout)
+                deps = AgentDeps(model, registry, sessions, store, runner, subagents,
+                                 exec_timeout=settings.exec_timeout)
                 graph = build_graph(deps, checkpointer)
             try:
                 yield CodeMem(Conversations(graph, store, jobs),

@@ -52,10 +52,13 @@ def build_graph(deps: AgentDeps, checkpointer: Any, *, retry_interval: float = 1
         calls = [call for call in _last_ai(state).tool_calls if call["name"] != "ask_user"]
         return await meta_tools.run(state, calls, config["configurable"]["thread_id"])
 
-    async def ask(state: AgentState) -> dict:
+    async def ask(state: AgentState, config: RunnableConfig) -> dict:
         first, *others = [call for call in _last_ai(state).tool_calls if call["name"] == "ask_user"]
         later = [ToolMessage("Not asked: ask one question at a time.", tool_call_id=c["id"], name="ask_user")
                  for c in others]
+        if config["configurable"].get("parent_thread"):
+            return {"messages": [ToolMessage("A sub-agent cannot ask the user: decide, or submit what is unclear.",
+                                             tool_call_id=first["id"], name="ask_user"), *later]}
         try:
             question = AskUser.model_validate(first["args"])
         except ValidationError as error:
@@ -79,7 +82,10 @@ def build_graph(deps: AgentDeps, checkpointer: Any, *, retry_interval: float = 1
     graph.add_conditional_edges("agent", lambda s: "tools" if _last_ai(s).tool_calls else END, ["tools", END])
     graph.add_conditional_edges("tools", _after_tools, ["ask", "agent"])
     graph.add_edge("ask", "agent")
-    return graph.compile(checkpointer=checkpointer)
+    compiled = graph.compile(checkpointer=checkpointer)
+    if deps.subagents is not None:
+        deps.subagents.attach(compiled, deps.sessions)
+    return compiled
 
 
 def _after_tools(state: AgentState) -> str:

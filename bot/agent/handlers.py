@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from bot.agent.meta_tools import SCHEMAS
 from bot.agent.sessions import ThreadSessions
 from bot.agent.skill_code import defines_run, skill_source
+from bot.agent.subagents import SubAgents
 from bot.runtime.bridge import ToolBridge
 from bot.runtime.skill_runner import SkillRunner
 from integrations.errors import ToolError
@@ -36,6 +38,7 @@ class AgentDeps:
     sessions: ThreadSessions
     skills: SkillStore
     runner: SkillRunner
+    subagents: SubAgents | None = None
     exec_timeout: float = 120.0
 
     @property
@@ -99,6 +102,8 @@ class MetaTools:
         trials = state.get("trials") or []
         session, fresh = await self.deps.sessions.get(thread_id, owner, state.get("loaded") or [],
                                                       state.get("grants") or [])
+        if fresh and state.get("seed"):
+            await session.session.exec(_seed_code(state["seed"]), timeout=self.deps.exec_timeout)
         result = await session.session.exec(args.code, timeout=self.deps.exec_timeout)
         ok = result.error is None and not result.timed_out
         trial = {"code": args.code, "ok": ok, "tools": sorted({c.name for c in result.tool_calls if c.ok})}
@@ -195,6 +200,12 @@ def _plan_text(todos: list[dict[str, str]]) -> str:
 
 def _status(text: str) -> None:
     get_stream_writer()({"type": "status", "text": text})
+
+
+def _seed_code(objects: dict[str, Any]) -> str:
+    """Python that sets a sub-agent's objects as variables, from a JSON copy."""
+    return "import json as _json\n" + "\n".join(
+        f"{name} = _json.loads({json.dumps(value)!r})" for name, value in objects.items() if name.isidentifier())
 
 
 def _as_text(value: Any) -> str:

@@ -10,7 +10,14 @@ A replay file is YAML (JSON is valid YAML) with a list of turns::
       - content: "All done."
 
 Turn *n* answers the model call that sees *n* earlier assistant messages in the thread, so a replay
-resumes at the right turn after a restart and each thread is independent. A call past the last turn
+resumes at the right turn after a restart and each thread is independent. Sub-agents and `llm()` calls
+from code get scripts of their own, chosen by a regular expression searched in their first message::
+
+    scripts:
+      - match: "Summarise the mail from"
+        turns:
+          - content: "..."
+ A call past the last turn
 raises `ReplayExhausted`, which is how tests prove that a skill rerun never reached the model.
 
 A turn may stand for a failing provider instead: ``error: {status: 529, message: overloaded, times: 1}``
@@ -20,13 +27,14 @@ with the turn's content and tool calls.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
@@ -49,8 +57,9 @@ class ReplayChatModel(BaseChatModel):
 
     path: Path
     _turns: list[dict[str, Any]] = PrivateAttr(default_factory=list)
-    _failures: dict[int, int] = PrivateAttr(default_factory=dict)
+    _failures: dict[tuple[int, int], int] = PrivateAttr(default_factory=dict)
     _tools: list[Any] = PrivateAttr(default_factory=list)
+    _scripts: list[tuple[re.Pattern, list[dict[str, Any]]]] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any) -> None:
         data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
@@ -58,6 +67,11 @@ class ReplayChatModel(BaseChatModel):
         if not isinstance(turns, list):
             raise ValueError(f"{self.path}: a replay file needs a top-level 'turns:' list")
         self._turns = turns
+        self._scripts = [(re.compile(script["match"]), script["turns"]) for script in data.get("scripts") or []]
+
+    def _script_for(self, messages: list[BaseMessage]) -> list[dict[str, Any]]:
+        first = next((m.text for m in messages if isinstance(m, HumanMessage)), "")
+        return next((turns for pattern, turns in self._scripts if pattern.search(first)), self._turns)
 
     @property
     def _llm_type(self) -> str:
@@ -72,14 +86,15 @@ class ReplayChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        turns = self._script_for(messages)
         index = sum(isinstance(message, AIMessage) for message in messages)
-        if index >= len(self._turns):
+        if index >= len(turns):
             raise ReplayExhausted(f"the replay file {self.path.name} has no turn {index + 1} "
-                                  f"(it has {len(self._turns)})")
-        turn = self._turns[index]
-        error = turn.get("error")
-        if error and self._failures.get(index, 0) < error.get("times", 1):
-            self._failures[index] = self._failures.get(index, 0) + 1
+                                  f"(its script has {len(turns)})")
+        turn = turns[index]
+        error, key = turn.get("error"), (id(turns), index)
+        if error and self._failures.get(key, 0) < error.get("times", 1):
+            self._failures[key] = self._failures.get(key, 0) + 1
             raise ReplayModelError(error.get("message", "the model failed"), error.get("status", 500))
         tool_calls = [{"name": call["name"], "args": call.get("args") or {}, "id": f"call_{index}_{n}",
                        "type": "tool_call"} for n, call in enumerate(turn.get("tool_calls") or [])]

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from bot.runtime.bridge import BridgedSession, ToolBridge
+from bot.runtime.bridge import BridgedSession, HostFunction, ToolBridge
 from skills_db.models import Owner
+
+HostFunctions = Callable[[str, Owner, Callable[[], list[str]]], list[HostFunction]]
 
 
 class ThreadSessions:
-    """Keeps each thread's sandbox session alive between code blocks (its variables persist)."""
+    """Keeps each thread's sandbox session alive between code blocks (its variables persist).
 
-    def __init__(self, bridge: ToolBridge) -> None:
+    `host_functions(thread_id, owner, current_grants)` gives the functions besides the workspace tools
+    that a new session offers (spawn_agent, llm)."""
+
+    def __init__(self, bridge: ToolBridge, host_functions: HostFunctions | None = None) -> None:
         self.bridge = bridge
+        self.host_functions = host_functions
         self._sessions: dict[str, BridgedSession] = {}
         self._lock = asyncio.Lock()
 
@@ -25,11 +31,21 @@ class ThreadSessions:
             session = self._sessions.get(thread_id)
             fresh = session is None or not session.session.alive
             if fresh:
-                session = await self.bridge.open(owner, granted=())
+                opened: list[BridgedSession] = []   # the host functions read the session's grants when called
+                extra = (self.host_functions(thread_id, owner, lambda: sorted(opened[0].granted))
+                         if self.host_functions else [])
+                session = await self.bridge.open(owner, granted=(), host_functions=extra)
+                opened.append(session)
                 self._sessions[thread_id] = session
         session.granted = set(granted)
         await session.allow(tools)
         return session, fresh
+
+    async def close(self, thread_id: str) -> None:
+        """Stop the thread's session, if it has one (a finished sub-agent's, say)."""
+        session = self._sessions.pop(thread_id, None)
+        if session is not None:
+            await session.close()
 
     async def close_all(self) -> None:
         """Stop every session (at shutdown)."""

@@ -27,3 +27,4 @@ class AgentState(TypedDict, total=False):
     result: dict[str, Any] | None        # the answer: {"text": ..., "data": ...}
     proposal: dict[str, Any] | None      # the skill (version) offered to the user
     usage: Annotated[dict[str, int], add_usage]   # input/output tokens of every model call
+    seed: dict[str, Any]                 # a sub-agent's objects, set as variables in its fresh sandbox

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from integrations.errors import ToolError
 from integrations.registry import Registry
@@ -14,21 +15,37 @@ from bot.workspace import DemoWorkspace
 GRANTABLE_EFFECTS = frozenset({"write", "send"})   # a thread grant covers these; destructive asks each time
 
 
+@dataclass(frozen=True)
+class HostFunction:
+    """A function the host offers inside a session besides the workspace tools (e.g. `spawn_agent`).
+    Its arguments arrive as JSON; it runs on the host with no access for the sandbox beyond its result."""
+
+    name: str
+    signature: str
+    doc: str
+    fn: Callable[..., Awaitable[Any]]
+
+
 @dataclass
 class BridgedSession:
     """A sandbox session, the functions it may call, and the effects (write, send) it is granted."""
 
     session: SubprocessSession
     registry: Registry
+    host_functions: dict[str, HostFunction] = field(default_factory=dict)
     allowed: set[str] = field(default_factory=set)
     granted: set[str] = field(default_factory=set)
+    defined: bool = False
 
     async def allow(self, names: Iterable[str]) -> None:
-        """Make more functions callable inside the session (their stubs are defined there)."""
+        """Make more workspace functions callable inside the session (their stubs are defined there)."""
         wanted = self.allowed | set(names)
-        if wanted != self.allowed:
-            self.allowed = wanted
-            await self.session.define_tools(self.registry.catalogue(sorted(wanted)))
+        if wanted != self.allowed or not self.defined:
+            self.allowed, self.defined = wanted, True
+            catalogue = self.registry.catalogue(sorted(wanted))
+            catalogue["functions"] += [{"name": f.name, "signature": f.signature, "doc": f.doc}
+                                       for f in self.host_functions.values()]
+            await self.session.define_tools(catalogue)
 
     async def close(self) -> None:
         await self.session.close()
@@ -49,8 +66,8 @@ class ToolBridge:
         self.output_limit = output_limit
 
     async def open(self, owner: Owner, tools: Iterable[str] = (), *, granted: Iterable[str] | None = None,
-                   dry_run: bool = False) -> BridgedSession:
-        """Start a session for `owner` with `tools` callable.
+                   dry_run: bool = False, host_functions: Iterable[HostFunction] = ()) -> BridgedSession:
+        """Start a session for `owner` with `tools` and `host_functions` callable.
 
         `granted` lists the effects allowed without asking; None grants the effects of `tools` themselves,
         which is what an approved skill's run gets (its owner approved those tools).
@@ -60,6 +77,8 @@ class ToolBridge:
         bridged: BridgedSession
 
         async def dispatch(name: str, args: dict) -> object:
+            if name in bridged.host_functions:
+                return await bridged.host_functions[name].fn(**args)
             if name not in bridged.allowed:
                 raise ToolError(f"{name} is not loaded in this session: call load_functions first.")
             effect = self.registry.get(name).effect
@@ -71,7 +90,7 @@ class ToolBridge:
         if granted is None:
             granted = {self.registry.get(name).effect for name in tools} & GRANTABLE_EFFECTS
         session = SubprocessSession(dispatch, output_limit=self.output_limit)
-        bridged = BridgedSession(session, self.registry, granted=set(granted))
+        bridged = BridgedSession(session, self.registry, {f.name: f for f in host_functions}, granted=set(granted))
         await bridged.session.start()
         await bridged.allow(tools)
         return bridged
