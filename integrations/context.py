@@ -5,20 +5,38 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from msgraph import GraphServiceClient
 
 from integrations.blobs import BlobStore
+from integrations.errors import ToolError
+
+if TYPE_CHECKING:
+    from integrations.google.client import GoogleServices
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ToolContext:
-    """What a tool call may use: the user's Graph client, the blob store, and whether to only preview writes."""
+    """What a tool call may use: the user's Graph client and Google services (None when that account is
+    not connected), the blob store, and whether to only preview writes."""
 
-    graph: GraphServiceClient
+    graph: GraphServiceClient | None
     blobs: BlobStore
     dry_run: bool = False
+    google: GoogleServices | None = None
+
+    def require_graph(self) -> GraphServiceClient:
+        """The Graph client; a ToolError that says how to connect when there is none."""
+        if self.graph is None:
+            raise ToolError("the Microsoft account is not connected: ask the user to run /connect microsoft", code="reconnect:microsoft")
+        return self.graph
+
+    def require_google(self) -> GoogleServices:
+        """The Google services; a ToolError that says how to connect when there are none."""
+        if self.google is None:
+            raise ToolError("the Google account is not connected: ask the user to run /connect google", code="reconnect:google")
+        return self.google
 
 
 _current: ContextVar[ToolContext] = ContextVar("codemem_tool_context")

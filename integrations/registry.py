@@ -184,13 +184,14 @@ class Registry:
 
 
 def default_registry() -> Registry:
-    """A registry holding the Outlook and OneDrive tools."""
-    from integrations.microsoft.onedrive import onedrive_ensure_folder, onedrive_upload_file
-    from integrations.microsoft.outlook import outlook_get_attachment, outlook_list_attachments, outlook_list_messages
+    """A registry holding the Outlook, OneDrive, Gmail and Sheets tools."""
+    from integrations.google import gmail, sheets
+    from integrations.microsoft import onedrive, outlook
 
     registry = Registry()
-    for fn in (outlook_list_messages, outlook_list_attachments, outlook_get_attachment, onedrive_ensure_folder, onedrive_upload_file):
-        registry.register_declared(fn)
+    for module in (outlook, onedrive, gmail, sheets):
+        for fn in module.TOOLS:
+            registry.register_declared(fn)
     return registry
 
 

@@ -17,6 +17,15 @@ MESSAGE_PROPERTIES = [
 ]
 ATTACHMENT_PROPERTIES = ["id", "lastModifiedDateTime", "name", "contentType", "size", "isInline", "contentBytes"]
 INBOX_FOLDER_ID = "AAMkADNlYjE0MzAuAAAAAAEMAAA="
+FOLDER_IDS = {
+    "inbox": INBOX_FOLDER_ID,
+    "sentitems": "AAMkADNlYjE0MzAuAAAAAAEJAAA=",
+    "drafts": "AAMkADNlYjE0MzAuAAAAAAEPAAA=",
+    "archive": "AAMkADNlYjE0MzAuAAAAAAFSAAA=",
+    "deleteditems": "AAMkADNlYjE0MzAuAAAAAAEKAAA=",
+    "junkemail": "AAMkADNlYjE0MzAuAAAAAAEiAAA=",
+}
+"""Well-known mail folder names and the ids the emulator gives them."""
 
 
 def iso(moment: datetime) -> str:
@@ -58,16 +67,16 @@ def message_json(message: StoredMessage, select: list[str] | None) -> dict[str, 
         "subject": message.subject,
         "bodyPreview": message.body_text[:255].replace("\n", " "),
         "importance": "normal",
-        "parentFolderId": INBOX_FOLDER_ID,
+        "parentFolderId": FOLDER_IDS.get(message.folder, INBOX_FOLDER_ID),
         "conversationId": message.conversation_id,
         "isRead": message.is_read,
-        "isDraft": False,
+        "isDraft": message.is_draft,
         "webLink": f"https://outlook.office365.com/owa/?ItemID={quote(message.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
-        "body": {"contentType": "text", "content": message.body_text},
+        "body": {"contentType": message.body_type, "content": message.body_text},
         "sender": _recipient(message.sender),
         "from": _recipient(message.sender),
         "toRecipients": [_recipient(p) for p in message.to],
-        "ccRecipients": [],
+        "ccRecipients": [_recipient(p) for p in message.cc],
     }
     shaped = {"@odata.etag": f'W/"CQAAABYAAAD{hashlib.md5(message.id.encode()).hexdigest()[:12]}"'}
     shaped.update(full if select is None else {k: full[k] for k in ["id", *select]})
@@ -117,7 +126,7 @@ def drive_json(drive: Drive, base_url: str) -> dict[str, Any]:
     }
 
 
-def drive_item_json(drive: Drive, node: DriveNode) -> dict[str, Any]:
+def drive_item_json(drive: Drive, node: DriveNode, *, with_path: bool = True) -> dict[str, Any]:
     creator = {"user": {"email": drive.owner.address, "displayName": drive.owner.name}}
     item: dict[str, Any] = {
         "id": node.id,
@@ -144,6 +153,8 @@ def drive_item_json(drive: Drive, node: DriveNode) -> dict[str, Any]:
             "name": parent.name if parent.parent_id is not None else "root",
             "path": "/drive/root:" + ("/" + parent_path if parent_path else ""),
         }
+        if not with_path:
+            del item["parentReference"]["path"]
     if node.is_folder:
         item["folder"] = {"childCount": len(drive.children(node))}
     else:

@@ -19,6 +19,7 @@ from integrations.emulator.graph_error import GraphError
 MAX_TOP = 1000
 
 _CLAUSE = re.compile(r"^\s*(?P<prop>[A-Za-z/]+)\s+(?P<op>eq|ne|ge|gt|le|lt)\s+(?P<value>.+?)\s*$", re.IGNORECASE)
+_KQL = re.compile(r'(?P<key>[A-Za-z]+)(?P<op>:|>=|<=|>|<)(?P<value>"[^"]*"|\S+)|"(?P<phrase>[^"]*)"|(?P<word>\S+)')
 _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
@@ -57,6 +58,45 @@ def parse_filter(text: str, property_types: dict[str, type]) -> list[Clause]:
             raise bad_request(f"Could not find a property named '{match['prop']}' on type 'microsoft.graph.message'.", "RequestBroker--ParseUri")
         clauses.append(Clause(prop, match["op"].lower(), _literal(match["value"], property_types[prop], prop)))
     return clauses
+
+
+def parse_search(text: str, now: datetime) -> Callable[[Any], bool]:
+    """A predicate for a `$search="..."` KQL subset on messages: from: to: subject: hasAttachments:
+    isRead: received>= / received< (dates), quoted phrases and free words (subject, body, sender)."""
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        raise bad_request('$search must be enclosed in double quotes, e.g. $search="from:fabrikam.com".', "BadRequest")
+    tests: list[Callable[[Any], bool]] = []
+    for match in _KQL.finditer(text[1:-1]):
+        word = match["phrase"] if match["phrase"] is not None else match["word"]
+        if word is not None:
+            if word.upper() == "AND":
+                continue
+            lowered = word.lower()
+            tests.append(lambda m, w=lowered: w in m.subject.lower() or w in m.body_text.lower() or w in m.sender.address.lower() or w in m.sender.name.lower())
+            continue
+        key, op, value = match["key"].lower(), match["op"], match["value"].strip('"').lower()
+        if key == "from" and op == ":":
+            tests.append(lambda m, v=value: v in m.sender.address.lower() or v in m.sender.name.lower())
+        elif key == "to" and op == ":":
+            tests.append(lambda m, v=value: any(v in p.address.lower() or v in p.name.lower() for p in m.to))
+        elif key == "subject" and op == ":":
+            tests.append(lambda m, v=value: v in m.subject.lower())
+        elif key in ("hasattachments", "hasattachment") and op == ":":
+            tests.append(lambda m, v=value == "true": m.has_attachments == v)
+        elif key == "isread" and op == ":":
+            tests.append(lambda m, v=value == "true": m.is_read == v)
+        elif key == "received" and op in (">=", ">", "<", "<="):
+            try:
+                moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise bad_request(f"'{value}' is not a date for received{op}: use e.g. 2026-11-01 or 2026-11-01T08:00:00Z.") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=now.tzinfo)
+            compare = _COMPARATORS[{">=": "ge", ">": "gt", "<": "lt", "<=": "le"}[op]]
+            tests.append(lambda m, c=compare, t=moment: c(m.received, t))
+        else:
+            raise bad_request(f"The emulator does not support the search term '{match[0]}'.", "BadRequest")
+    return lambda m: all(test(m) for test in tests)
 
 
 def parse_orderby(text: str, property_types: dict[str, type]) -> list[tuple[str, bool]]:
@@ -137,6 +177,10 @@ def _literal(text: str, kind: type, prop: str) -> Any:
         if text.lower() not in ("true", "false"):
             raise bad_request(f"'{text}' is not a boolean literal for '{prop}': use true or false.")
         return text.lower() == "true"
+    if kind is str:
+        if len(text) < 2 or text[0] != "'" or text[-1] != "'":
+            raise bad_request(f"{text} is not a string literal for '{prop}': quote it, e.g. 'lena@fabrikam.com'.")
+        return text[1:-1].replace("''", "'").lower()
     if kind is datetime:
         value = text.strip("'")
         try:

@@ -7,10 +7,10 @@ import hashlib
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from integrations.emulator import sample_files as files
-from integrations.emulator.state import Drive, EmulatorState, Person, StoredAttachment, StoredMessage
+from integrations.emulator.state import Drive, EmulatorState, Person, Spreadsheet, StoredAttachment, StoredMessage
 
 DEMO_USER_NAME = "Alex Wilber"
 DEMO_USER_EMAIL = "alex@contoso.com"
@@ -20,6 +20,7 @@ DEMO_DRIVE_ID = "b!cG9ydGFsLWFsZXgtd2lsYmVyLWRyaXZl"
 DEMO_TOKEN = "demo-token"
 
 MAILBOX_DAYS = 45
+MAX_MESSAGES = 100_000
 # Received times keep at least this distance from the day counts tests and demos use as windows.
 WINDOW_BOUNDARY_DAYS = (7, 15, 30)
 WINDOW_MARGIN = timedelta(hours=6)
@@ -44,96 +45,127 @@ COMPANIES: tuple[Company, ...] = (
 )
 COLLEAGUES: tuple[str, ...] = ("Megan Bowen", "Nestor Wilke", "Adele Vance", "Lidia Holloway")
 
-AttachmentMaker = Callable[[random.Random, Company | None, int], tuple[str, bytes]]
+@dataclass(frozen=True)
+class AttachmentMaker:
+    """A kind of attachment: its file name, and its bytes made from a random source (only when needed)."""
+
+    name: Callable[[Company | None, int], str]
+    content: Callable[[random.Random, Company | None, int], bytes]
 
 
-def _invoice(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
-    issuer = company.name if company else "Contoso"
+def _issuer(company: Company | None) -> str:
+    return company.name if company else "Contoso"
+
+
+def _invoice(rng: random.Random, company: Company | None, number: int) -> bytes:
     amount = rng.randrange(1_200, 48_000)
-    lines = [f"{issuer} - Invoice INV-2026-{number:04d}", "Bill to: Contoso Ltd.", f"Amount due: USD {amount:,}.00"]
-    return f"INV-2026-{number:04d}.pdf", files.pdf_document(lines)
+    lines = [f"{_issuer(company)} - Invoice INV-2026-{number:04d}", "Bill to: Contoso Ltd.", f"Amount due: USD {amount:,}.00"]
+    return files.pdf_document(lines)
 
 
-def _contract(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
-    party = company.name if company else "Contoso"
-    lines = [f"Master services agreement between Contoso Ltd. and {party}", f"Reference MSA-{number:03d}"]
+def _contract(rng: random.Random, company: Company | None, number: int) -> bytes:
+    lines = [f"Master services agreement between Contoso Ltd. and {_issuer(company)}", f"Reference MSA-{number:03d}"]
     lines += [f"Clause {i}: the parties agree to the terms set out in schedule {i}." for i in range(1, rng.randrange(4, 12))]
-    return f"Contract {party} MSA-{number:03d}.pdf", files.pdf_document(lines)
+    return files.pdf_document(lines)
 
 
-def _price_list(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
+def _price_list(rng: random.Random, company: Company | None, number: int) -> bytes:
     rows: list[list[str | int | float]] = [["SKU", "Product", "Unit price", "Stock"]]
     for i in range(rng.randrange(5, 30)):
         rows.append([f"SKU-{number:02d}{i:03d}", f"Item {i + 1}", round(rng.uniform(2, 400), 2), rng.randrange(0, 900)])
-    prefix = company.name if company else "Contoso"
-    return f"{prefix} price list {number:02d}.xlsx", files.xlsx_workbook(rows, "Prices")
+    return files.xlsx_workbook(rows, "Prices")
 
 
-def _forecast(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
+def _forecast(rng: random.Random, company: Company | None, number: int) -> bytes:
     rows: list[list[str | int | float]] = [["Month", "Units", "Revenue"]]
     for month in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"):
         units = rng.randrange(100, 5_000)
         rows.append([month, units, units * rng.randrange(9, 60)])
-    return f"Q{number % 4 + 1} forecast.xlsx", files.xlsx_workbook(rows, "Forecast")
+    return files.xlsx_workbook(rows, "Forecast")
 
 
-def _meeting_notes(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
+def _meeting_notes(rng: random.Random, company: Company | None, number: int) -> bytes:
     topic = company.name if company else "team"
     paragraphs = [f"Meeting notes - {topic} sync #{number}"]
     paragraphs += [f"Action {i}: follow up on item {rng.randrange(100, 999)}." for i in range(1, rng.randrange(3, 8))]
-    return f"Meeting notes {number:02d}.docx", files.docx_document(paragraphs)
+    return files.docx_document(paragraphs)
 
 
-def _photo(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
+def _photo(rng: random.Random, company: Company | None, number: int) -> bytes:
     colour = company.colour if company else (90, 90, 90)
     side = rng.choice((16, 24, 32, 48))
-    return f"product-photo-{number:02d}.png", files.png_image(side, side, colour)
+    return files.png_image(side, side, colour)
 
 
-def _orders(rng: random.Random, company: Company | None, number: int) -> tuple[str, bytes]:
+def _orders(rng: random.Random, company: Company | None, number: int) -> bytes:
     rows: list[list[str | int | float]] = [["Order", "Date", "Quantity", "Total"]]
     for i in range(rng.randrange(4, 40)):
         quantity = rng.randrange(1, 80)
         rows.append([f"PO-{number:02d}{i:03d}", f"2026-{rng.randrange(1, 12):02d}-{rng.randrange(1, 28):02d}", quantity, quantity * 17])
-    return f"orders-{number:02d}.csv", files.csv_table(rows)
+    return files.csv_table(rows)
+
+
+INVOICE = AttachmentMaker(lambda c, n: f"INV-2026-{n:04d}.pdf", _invoice)
+CONTRACT = AttachmentMaker(lambda c, n: f"Contract {_issuer(c)} MSA-{n:03d}.pdf", _contract)
+PRICE_LIST = AttachmentMaker(lambda c, n: f"{_issuer(c)} price list {n:02d}.xlsx", _price_list)
+FORECAST = AttachmentMaker(lambda c, n: f"Q{n % 4 + 1} forecast.xlsx", _forecast)
+MEETING_NOTES = AttachmentMaker(lambda c, n: f"Meeting notes {n:02d}.docx", _meeting_notes)
+PHOTO = AttachmentMaker(lambda c, n: f"product-photo-{n:02d}.png", _photo)
+ORDERS = AttachmentMaker(lambda c, n: f"orders-{n:02d}.csv", _orders)
 
 
 # (subject template, attachment makers); {company} and {n} are filled in.
 EXTERNAL_TOPICS: tuple[tuple[str, tuple[AttachmentMaker, ...]], ...] = (
-    ("Invoice for October deliveries ({company})", (_invoice,)),
-    ("Signed contract and updated price list", (_contract, _price_list)),
-    ("Price list update #{n}", (_price_list,)),
-    ("Product photos for the catalogue", (_photo, _photo)),
-    ("Purchase orders export", (_orders,)),
-    ("Quarterly forecast and notes", (_forecast, _meeting_notes, _invoice)),
+    ("Invoice for October deliveries ({company})", (INVOICE,)),
+    ("Signed contract and updated price list", (CONTRACT, PRICE_LIST)),
+    ("Price list update #{n}", (PRICE_LIST,)),
+    ("Product photos for the catalogue", (PHOTO, PHOTO)),
+    ("Purchase orders export", (ORDERS,)),
+    ("Quarterly forecast and notes", (FORECAST, MEETING_NOTES, INVOICE)),
     ("Follow-up on our call", ()),
     ("Shipping schedule question", ()),
-    ("Meeting notes from {company}", (_meeting_notes,)),
+    ("Meeting notes from {company}", (MEETING_NOTES,)),
 )
 INTERNAL_TOPICS: tuple[tuple[str, tuple[AttachmentMaker, ...]], ...] = (
-    ("Team budget draft", (_forecast,)),
+    ("Team budget draft", (FORECAST,)),
     ("Lunch on Friday?", ()),
-    ("Expense report #{n}", (_invoice,)),
-    ("Slides feedback", (_meeting_notes,)),
-    ("Office photos", (_photo,)),
+    ("Expense report #{n}", (INVOICE,)),
+    ("Slides feedback", (MEETING_NOTES,)),
+    ("Office photos", (PHOTO,)),
     ("Weekly status", ()),
 )
 
 
-def _graph_id(prefix: str, *parts: object) -> str:
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest() * 2
-    return prefix + base64.b64encode(digest[:51]).decode().replace("/", "-").replace("+", "_") + "="
+def _graph_id_core(seed: int, index: int) -> str:
+    """The random-looking middle of a message's Graph ids, derived from (seed, index)."""
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest() * 2
+    return base64.b64encode(digest[:51]).decode().replace("/", "-").replace("+", "_")
 
 
-def _received_offset(rng: random.Random, taken: set[int]) -> timedelta:
-    """A distinct offset within the mailbox period, away from the 7/15/30-day boundaries."""
+def _received_offset(rng: random.Random, taken: set[int], resolution: int) -> timedelta:
+    """A distinct offset (in steps of `resolution` seconds) within the mailbox period, away from the 7/15/30-day boundaries."""
     while True:
-        minutes = rng.randrange(2 * 60, MAILBOX_DAYS * 24 * 60)
-        offset = timedelta(minutes=minutes)
+        steps = rng.randrange(2 * 3600 // resolution, MAILBOX_DAYS * 86400 // resolution)
+        offset = timedelta(seconds=steps * resolution)
         near_boundary = any(abs(offset - timedelta(days=d)) < WINDOW_MARGIN for d in WINDOW_BOUNDARY_DAYS)
-        if not near_boundary and minutes not in taken:
-            taken.add(minutes)
+        if not near_boundary and steps not in taken:
+            taken.add(steps)
             return offset
+
+
+def _lazy_attachment(
+    make: AttachmentMaker, company: Company | None, seed: int, index: int, position: int, received: datetime, attachment_id: str
+) -> StoredAttachment:
+    """An attachment whose name is known now and whose bytes are made (deterministically) on first use."""
+    number = index + position
+    name = make.name(company, number)
+    return StoredAttachment(
+        id=attachment_id,
+        name=name,
+        content_type=files.content_type_for(name),
+        last_modified=received,
+        make=lambda: make.content(random.Random(f"{seed}:{index}:{position}"), company, number),
+    )
 
 
 def _first_name(full_name: str) -> str:
@@ -148,7 +180,10 @@ def build_demo_workspace(now: datetime, messages: int = 60, seed: int = 7) -> Em
     """
     if now.tzinfo is None:
         raise ValueError("build_demo_workspace needs a timezone-aware `now`, e.g. datetime.now(UTC)")
+    if not 1 <= messages <= MAX_MESSAGES:
+        raise ValueError(f"build_demo_workspace: messages must be between 1 and {MAX_MESSAGES}, got {messages}")
     now = now.replace(microsecond=0)
+    resolution = 60 if messages <= 20_000 else 1  # minutes keep small mailboxes readable; seconds make room for large ones
     rng = random.Random(seed)
     user = Person(DEMO_USER_NAME, DEMO_USER_EMAIL)
     taken: set[int] = set()
@@ -164,21 +199,15 @@ def build_demo_workspace(now: datetime, messages: int = 60, seed: int = 7) -> Em
             name = rng.choice(company.people)
             sender = Person(name, f"{_first_name(name)}@{company.domain}")
             subject_template, makers = rng.choice(EXTERNAL_TOPICS)
-        received = now - _received_offset(rng, taken)
-        message_id = _graph_id("AAMkADNlYjE0Mz", seed, index)
-        attachments = []
-        for position, make in enumerate(makers):
-            filename, content = make(rng, company, index + position)
-            attachments.append(
-                StoredAttachment(
-                    id=_graph_id("AAMkADNlYjE0MzABEgAQ", seed, index, position),
-                    name=filename,
-                    content_type=files.content_type_for(filename),
-                    content=content,
-                    last_modified=received,
-                )
-            )
+        received = now - _received_offset(rng, taken, resolution)
+        core = _graph_id_core(seed, index)
+        message_id = f"AAMkADNlYjE0Mz{core}="
+        attachments = [
+            _lazy_attachment(make, company, seed, index, position, received, f"AAMkADNlYjE0MzABEgAQ{position}{core}=")
+            for position, make in enumerate(makers)
+        ]
         subject = subject_template.format(company=company.name if company else "Contoso", n=index)
+        is_read = rng.random() < 0.6
         stored.append(
             StoredMessage(
                 id=message_id,
@@ -187,14 +216,25 @@ def build_demo_workspace(now: datetime, messages: int = 60, seed: int = 7) -> Em
                 to=[user],
                 received=received,
                 body_text=f"Hi Alex,\n\n{subject}.\n\nBest regards,\n{sender.name}",
-                conversation_id=_graph_id("AAQkADNlYjE0Mz", seed, index, "conversation"),
+                conversation_id=f"AAQkADNlYjE0Mz{core}=",
                 internet_message_id=f"<{hashlib.md5(message_id.encode()).hexdigest()}@{sender.address.split('@')[1]}>",
-                is_read=rng.random() < 0.6,
+                is_read=is_read,
                 attachments=attachments,
+                labels={"INBOX", "CATEGORY_PERSONAL"} | (set() if is_read else {"UNREAD"}),
             )
         )
     stored.sort(key=lambda m: m.received, reverse=True)
-    return EmulatorState(user, DEMO_USER_ID, stored, _demo_drive(user, now))
+    return EmulatorState(user, DEMO_USER_ID, stored, _demo_drive(user, now), _demo_spreadsheets())
+
+
+DEMO_SPREADSHEET_ID = "1DemoVendorsSheetK9xQ2mB7vL4pT8wZ3nR6cY5hJ0aE"
+
+
+def _demo_spreadsheets() -> dict[str, Spreadsheet]:
+    """One spreadsheet, "Vendors", listing the external companies."""
+    rows: list[list[Any]] = [["Company", "Domain", "Contact", "Active"]]
+    rows += [[c.name, c.domain, f"{_first_name(c.people[0])}@{c.domain}", True] for c in COMPANIES]
+    return {DEMO_SPREADSHEET_ID: Spreadsheet(DEMO_SPREADSHEET_ID, "Vendors", {"Vendors": rows}, {"Vendors": 0})}
 
 
 def _demo_drive(owner: Person, now: datetime) -> Drive:

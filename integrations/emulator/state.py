@@ -1,4 +1,7 @@
-"""The emulator's in-memory workspace: one user's mailbox and OneDrive, plus a request log."""
+"""The emulator's in-memory workspace: one user's mailbox, OneDrive and spreadsheets, plus a request log.
+
+The same mailbox is served as Outlook (Graph) and as Gmail: a message has a Graph folder and Gmail labels.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
+from integrations.emulator.faults import Fault, RequestRecord
 from integrations.emulator.graph_error import GraphError, item_not_found
 from integrations.emulator.sample_files import content_type_for
 
@@ -24,15 +28,26 @@ class Person:
     address: str
 
 
-@dataclass
 class StoredAttachment:
-    """A file attachment of a message."""
+    """A file attachment of a message; its bytes may be made on first use (seeding stays fast)."""
 
-    id: str
-    name: str
-    content_type: str
-    content: bytes
-    last_modified: datetime
+    __slots__ = ("id", "name", "content_type", "last_modified", "_content", "_make")
+
+    def __init__(
+        self, id: str, name: str, content_type: str, last_modified: datetime,
+        content: bytes | None = None, make: Callable[[], bytes] | None = None,
+    ) -> None:
+        if (content is None) == (make is None):
+            raise ValueError("StoredAttachment needs exactly one of content= or make=")
+        self.id, self.name, self.content_type, self.last_modified = id, name, content_type, last_modified
+        self._content, self._make = content, make
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            assert self._make is not None
+            self._content, self._make = self._make(), None
+        return self._content
 
     @property
     def size(self) -> int:
@@ -53,13 +68,34 @@ class StoredMessage:
     internet_message_id: str
     is_read: bool
     attachments: list[StoredAttachment] = field(default_factory=list)
+    folder: str = "inbox"
+    labels: set[str] = field(default_factory=set)
+    cc: list[Person] = field(default_factory=list)
+    is_draft: bool = False
+    body_type: Literal["text", "html"] = "text"
 
     @property
     def has_attachments(self) -> bool:
         return bool(self.attachments)
 
+    @property
+    def gmail_id(self) -> str:
+        """The id Gmail shows for this message (16 hex digits)."""
+        return hashlib.sha1(self.id.encode()).hexdigest()[:16]
+
+    def snapshot(self) -> tuple[StoredMessage, str, bool, frozenset[str]]:
+        """What `restore` needs to undo API changes (folder, read flag, labels)."""
+        return self, self.folder, self.is_read, frozenset(self.labels)
+
+
     def attachment(self, attachment_id: str) -> StoredAttachment | None:
         return next((a for a in self.attachments if a.id == attachment_id), None)
+
+
+def _restore(snapshot: tuple[StoredMessage, str, bool, frozenset[str]]) -> StoredMessage:
+    message, message.folder, message.is_read, labels = snapshot
+    message.labels = set(labels)
+    return message
 
 
 @dataclass
@@ -199,33 +235,107 @@ class Drive:
 
 
 @dataclass
-class RequestRecord:
-    """One request the emulator answered."""
+class Spreadsheet:
+    """A Google spreadsheet: sheets by title, each a grid of cell values (rows of strings/numbers/bools)."""
 
-    method: str
-    path: str
-    query: str
-    status: int
+    id: str
+    title: str
+    sheets: dict[str, list[list[Any]]]
+    sheet_ids: dict[str, int]
+
+
+@dataclass
+class IssuedToken:
+    """A token the emulator's OAuth endpoints handed out."""
+
+    provider: str
+    client_id: str
+    scope: str
+    expires: float
+    revoked: bool = False
+
+
+@dataclass
+class OAuthLedger:
+    """Pending authorization codes and issued tokens of the emulated Microsoft and Google sign-in."""
+
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    access_tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    refresh_tokens: dict[str, IssuedToken] = field(default_factory=dict)
+
+    def revoke(self, provider: str | None = None) -> int:
+        """Revoke every token of `provider` (all providers when None); returns how many refresh tokens."""
+        count = 0
+        for token in (*self.access_tokens.values(), *self.refresh_tokens.values()):
+            if provider is None or token.provider == provider:
+                token.revoked = True
+        for token in self.refresh_tokens.values():
+            count += provider is None or token.provider == provider
+        return count
+
+    def expire_access_tokens(self, provider: str | None = None) -> None:
+        for token in self.access_tokens.values():
+            if provider is None or token.provider == provider:
+                token.expires = 0.0
 
 
 class EmulatorState:
-    """Everything the emulator serves; `reset()` returns to the state it was created with."""
+    """Everything the emulator serves; `reset()` returns to the state it was created with.
 
-    def __init__(self, user: Person, user_id: str, messages: list[StoredMessage], drive: Drive) -> None:
+    `messages` are kept newest first; `message()` and `gmail_message()` are dictionary lookups.
+    """
+
+    def __init__(
+        self, user: Person, user_id: str, messages: list[StoredMessage], drive: Drive,
+        spreadsheets: dict[str, Spreadsheet] | None = None,
+    ) -> None:
         self.user = user
         self.user_id = user_id
-        self.messages = messages
         self.drive = drive
+        self.spreadsheets = spreadsheets if spreadsheets is not None else {}
         self.requests: list[RequestRecord] = []
-        self._initial = copy.deepcopy((messages, drive))
+        self.faults: list[Fault] = []
+        self.oauth = OAuthLedger()
+        self._set_messages(messages)
+        self._initial = ([m.snapshot() for m in messages], copy.deepcopy(drive), copy.deepcopy(self.spreadsheets))
 
     def reset(self) -> None:
-        """Restore the seeded mailbox and drive and clear the request log."""
-        self.messages, self.drive = copy.deepcopy(self._initial)
+        """Restore the seeded mailbox, drive and spreadsheets and clear the request log.
+
+        Seeded messages are only changed through folder, read flag and labels; those are restored.
+        """
+        messages, drive, sheets = self._initial
+        self._set_messages([_restore(m) for m in messages])
+        self.drive, self.spreadsheets = copy.deepcopy(drive), copy.deepcopy(sheets)
         self.requests.clear()
+        self.faults.clear()
+        self.oauth = OAuthLedger()
 
     def message(self, message_id: str) -> StoredMessage | None:
-        return next((m for m in self.messages if m.id == message_id), None)
+        return self._by_id.get(message_id)
+
+    def gmail_message(self, gmail_id: str) -> StoredMessage | None:
+        return self._by_gmail_id.get(gmail_id)
+
+    def add_message(self, message: StoredMessage) -> StoredMessage:
+        """Store a new message (sent, draft or received), keeping newest-first order."""
+        index = 0
+        while index < len(self.messages) and self.messages[index].received > message.received:
+            index += 1
+        self.messages.insert(index, message)
+        self._by_id[message.id] = message
+        self._by_gmail_id[message.gmail_id] = message
+        return message
+
+    def remove_message(self, message: StoredMessage) -> None:
+        self.messages.remove(message)
+        self._by_id.pop(message.id, None)
+        self._by_gmail_id.pop(message.gmail_id, None)
+
+    def _set_messages(self, messages: list[StoredMessage]) -> None:
+        self.messages = messages
+        self._by_id = {m.id: m for m in messages}
+        self._by_gmail_id = {m.gmail_id: m for m in messages}
 
     @staticmethod
     def now() -> datetime:

@@ -32,13 +32,13 @@ async def onedrive_ensure_folder(path: str) -> DriveItem:
     segments = _folder_segments(path)
     ctx = current_context()
     async with graph_errors_as_tool_errors(f"creating OneDrive folder {'/'.join(segments)!r}"):
-        drive_id = await _drive_id(ctx.graph)
-        existing = await _find(ctx.graph, drive_id, segments)
+        drive_id = await _drive_id(ctx.require_graph())
+        existing = await _find(ctx.require_graph(), drive_id, segments)
         if existing is not None:
             return _folder_item(existing, segments)
         if ctx.dry_run:
             return _would_be(segments, size=None, is_folder=True)
-        folder = await _create_folders(ctx.graph, drive_id, segments)
+        folder = await _create_folders(ctx.require_graph(), drive_id, segments)
     return _folder_item(folder, segments)
 
 
@@ -68,14 +68,14 @@ async def onedrive_upload_file(
     target = [*segments, name]
     action = f"uploading {'/'.join(target)!r} to OneDrive"
     async with graph_errors_as_tool_errors(action, _CONFLICT_HINTS):
-        drive_id = await _drive_id(ctx.graph)
+        drive_id = await _drive_id(ctx.require_graph())
         if ctx.dry_run:
-            return await _preview_upload(ctx.graph, drive_id, target, len(data), conflict)
-        folder = await _find(ctx.graph, drive_id, segments)
+            return await _preview_upload(ctx.require_graph(), drive_id, target, len(data), conflict)
+        folder = await _find(ctx.require_graph(), drive_id, segments)
         if folder is None:
-            folder = await _create_folders(ctx.graph, drive_id, segments)
+            folder = await _create_folders(ctx.require_graph(), drive_id, segments)
         _require_folder(folder, segments)
-        content = ctx.graph.drives.by_drive_id(drive_id).items.by_drive_item_id(f"{folder.id}:/{name}:").content
+        content = ctx.require_graph().drives.by_drive_id(drive_id).items.by_drive_item_id(f"{folder.id}:/{name}:").content
         url = content.to_put_request_information(data).url + f"?{quote(CONFLICT_BEHAVIOR)}={conflict}"
         uploaded = await content.with_url(url).put(data)
     if uploaded is None:
@@ -181,3 +181,7 @@ def _drive_item(item: GraphDriveItem, parent_segments: list[str]) -> DriveItem:
 
 def _would_be(segments: list[str], *, size: int | None, is_folder: bool) -> DriveItem:
     return DriveItem(id="", name=segments[-1] if segments else "", path="/".join(segments), web_url="", size=size, is_folder=is_folder)
+
+
+TOOLS = (onedrive_ensure_folder, onedrive_upload_file)
+"""The tools this module registers, in order."""

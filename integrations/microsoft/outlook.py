@@ -62,7 +62,7 @@ async def outlook_list_messages(
         orderby=["receivedDateTime desc"],
         top=min(limit, PAGE_SIZE),
     )
-    messages = current_context().graph.me.messages
+    messages = current_context().require_graph().me.messages
     found: list[MailMessage] = []
     async with graph_errors_as_tool_errors("listing Outlook messages"):
         page = await messages.get(RequestConfiguration(query_parameters=query))
@@ -82,7 +82,7 @@ async def outlook_list_attachments(message_id: str) -> list[AttachmentInfo]:
     Use outlook_get_attachment to fetch a file you need.
     """
     query = AttachmentsRequestBuilder.AttachmentsRequestBuilderGetQueryParameters(select=_ATTACHMENT_FIELDS)
-    builder = current_context().graph.me.messages.by_message_id(message_id).attachments
+    builder = current_context().require_graph().me.messages.by_message_id(message_id).attachments
     async with graph_errors_as_tool_errors(f"listing the attachments of message {message_id!r}", _MESSAGE_HINTS):
         result = await builder.get(RequestConfiguration(query_parameters=query))
     return [
@@ -104,7 +104,7 @@ async def outlook_get_attachment(message_id: str, attachment_id: str) -> FileRef
     Pass the returned FileRef to tools such as onedrive_upload_file.
     """
     ctx = current_context()
-    builder = ctx.graph.me.messages.by_message_id(message_id).attachments.by_attachment_id(attachment_id)
+    builder = ctx.require_graph().me.messages.by_message_id(message_id).attachments.by_attachment_id(attachment_id)
     async with graph_errors_as_tool_errors(f"downloading attachment {attachment_id!r} of message {message_id!r}", _MESSAGE_HINTS):
         attachment = await builder.get()
     if not isinstance(attachment, FileAttachment):
@@ -138,3 +138,7 @@ def _mail_message(message: Message) -> MailMessage:
         received_at=message.received_date_time,
         has_attachments=bool(message.has_attachments),
     )
+
+
+TOOLS = (outlook_list_messages, outlook_list_attachments, outlook_get_attachment)
+"""The tools this module registers, in order."""

@@ -21,13 +21,28 @@ ALL_TOOLS = [
     "outlook_get_attachment",
     "onedrive_ensure_folder",
     "onedrive_upload_file",
+    "gmail_search",
+    "gmail_get_message",
+    "gmail_get_attachment",
+    "gmail_send",
+    "gmail_create_draft",
+    "gmail_list_labels",
+    "gmail_change_labels",
+    "sheets_create",
+    "sheets_read_rows",
+    "sheets_read_records",
+    "sheets_append_rows",
+    "sheets_update_range",
+    "sheets_find_rows",
 ]
 
 
-def test_default_registry_holds_the_five_tools_with_their_declarations(registry: Registry) -> None:
+def test_default_registry_holds_the_workspace_tools_with_their_declarations(registry: Registry) -> None:
     specs = {s.name: s for s in registry.specs()}
     assert list(specs) == ALL_TOOLS
-    assert {s.provider for s in specs.values()} == {"microsoft"}
+    assert {s.provider for s in specs.values()} == {"microsoft", "google"}
+    assert (specs["gmail_send"].effect, specs["gmail_send"].retry_safe) == ("send", False)
+    assert (specs["sheets_append_rows"].effect, specs["sheets_append_rows"].retry_safe) == ("write", False)
     assert specs["outlook_list_messages"].scopes == ("Mail.Read",)
     assert (specs["outlook_list_messages"].effect, specs["outlook_list_messages"].retry_safe) == ("read", True)
     assert specs["onedrive_upload_file"].scopes == ("Files.ReadWrite",)
@@ -59,12 +74,12 @@ def test_search_ranks_the_obvious_tool_first(registry: Registry, query: str, exp
 
 def test_search_limits_results_and_finds_nothing_for_unrelated_words(registry: Registry) -> None:
     assert len(registry.search("outlook onedrive file email attachment folder", limit=2)) == 2
-    assert registry.search("spreadsheet pivot chart") == []
+    assert registry.search("pivot chart calendar") == []
 
 
 def test_get_of_an_unknown_name_points_to_search(registry: Registry) -> None:
-    with pytest.raises(ToolError, match="no function named 'gmail_send'; use search_functions"):
-        registry.get("gmail_send")
+    with pytest.raises(ToolError, match="no function named 'calendar_create_event'; use search_functions"):
+        registry.get("calendar_create_event")
 
 
 def test_describe_gives_the_types_then_signatures_with_docstrings(registry: Registry) -> None:

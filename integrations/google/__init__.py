@@ -1,0 +1,1 @@
+"""Google Workspace tools (Gmail, Sheets) on the real google-api-python-client."""
