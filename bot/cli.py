@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from pathlib import Path
 
 import typer
 
@@ -23,20 +24,24 @@ def configure_logging(level: int) -> None:
 
 @app.command()
 def serve() -> None:
-    """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on CODEMEM_PORT)."""
+    """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
     from bot.server import serve as run_server
+    from bot.surfaces.teams_settings import TeamsSettings
 
-    settings = Settings()
-    missing = settings.missing_for_slack()
-    if missing:
-        typer.echo("CodeMem cannot connect to Slack yet. Set:\n" + "\n".join(f"  - {name}" for name in missing)
-                   + "\nin the environment or in a .env file (see README.md, 'Slack setup'). "
-                   "To try CodeMem without Slack, run `codemem chat`.", err=True)
+    settings, teams = Settings(), TeamsSettings()
+    slack_missing = settings.missing_for_slack()
+    teams_missing = teams.missing_for_teams() if teams.app_id else []
+    if (slack_missing and not teams.enabled) or teams_missing:
+        lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [
+            f"  - {name} (Teams)" for name in teams_missing]
+        typer.echo("CodeMem cannot connect to Slack or Teams yet. Set:\n" + "\n".join(lines)
+                   + "\nin the environment or in a .env file (see README.md, 'Slack setup' and 'Teams setup'). "
+                   "To try CodeMem without either, run `codemem chat`.", err=True)
         raise typer.Exit(2)
     configure_logging(logging.INFO)
     try:
-        asyncio.run(run_server(settings))
+        asyncio.run(run_server(settings, teams))
     except ModelConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
@@ -59,6 +64,24 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     except ModelConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
+
+
+teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)
+app.add_typer(teams_cli, name="teams")
+
+
+@teams_cli.command("package")
+def teams_package(out: Path = typer.Option(Path("codemem-teams.zip"), help="Where to write the zip.")) -> None:
+    """Build the Teams app package (manifest.json and icons, zipped) to upload in Teams."""
+    from bot.surfaces.teams_package import TeamsPackageError, write_package
+    from bot.surfaces.teams_settings import TeamsSettings
+
+    try:
+        path = write_package(TeamsSettings(), out)
+    except TeamsPackageError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"Wrote {path}: upload it in Teams (Apps → Manage your apps → Upload an app).")
 
 
 @app.command()

@@ -1,6 +1,8 @@
-"""`codemem serve`: the Slack app in Socket Mode or behind HTTP, plus health endpoints."""
+"""`codemem serve`: Slack (Socket Mode or HTTP) and Microsoft Teams over one core, plus /healthz."""
 
 from __future__ import annotations
+
+import contextlib
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -9,41 +11,47 @@ from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.app import open_codemem
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app
+from bot.surfaces.teams import build_teams_app
+from bot.surfaces.teams_settings import TeamsSettings
 
 
-def http_app(slack: AsyncApp, *, slack_events: bool) -> Starlette:
-    """/healthz, and Slack's Events API, interactivity and slash commands on /slack/events in HTTP mode."""
+def slack_routes(slack: AsyncApp) -> list[BaseRoute]:
+    """Slack's Events API, interactivity and slash commands on /slack/events (HTTP mode)."""
     handler = AsyncSlackRequestHandler(slack)
 
     async def events(request: Request) -> Response:
         return await handler.handle(request)
 
+    return [Route("/slack/events", events, methods=["POST"])]
+
+
+def http_app(routes: list[BaseRoute]) -> Starlette:
+    """`routes` and /healthz."""
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    routes = [Route("/healthz", health)]
-    if slack_events:
-        routes.append(Route("/slack/events", events, methods=["POST"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=[Route("/healthz", health), *routes])
 
 
-async def serve(settings: Settings) -> None:
-    """Run until stopped: Socket Mode when SLACK_APP_TOKEN is set, else Slack over HTTP; HTTP serves
-    /healthz either way, on CODEMEM_HOST:CODEMEM_PORT."""
-    async with open_codemem(settings) as codemem:
-        slack = build_slack_app(codemem, settings)
-        socket_mode = AsyncSocketModeHandler(slack, settings.slack_app_token) if settings.slack_app_token else None
-        config = uvicorn.Config(http_app(slack, slack_events=socket_mode is None), host=settings.host,
-                                port=settings.port, log_level="info")
-        if socket_mode is not None:
-            await socket_mode.connect_async()
-        try:
-            await uvicorn.Server(config).serve()
-        finally:
-            if socket_mode is not None:
-                await socket_mode.close_async()
+async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
+    """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
+    else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set."""
+    async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
+        routes: list[BaseRoute] = []
+        if settings.slack_bot_token:
+            slack = build_slack_app(codemem, settings)
+            if settings.slack_app_token:
+                socket_mode = AsyncSocketModeHandler(slack, settings.slack_app_token)
+                await socket_mode.connect_async()
+                stack.push_async_callback(socket_mode.close_async)
+            else:
+                routes += slack_routes(slack)
+        if teams_settings.enabled:
+            routes += (await build_teams_app(codemem, teams_settings)).routes
+        config = uvicorn.Config(http_app(routes), host=settings.host, port=settings.port, log_level="info")
+        await uvicorn.Server(config).serve()
