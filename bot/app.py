@@ -7,8 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
+from bot.agent.checkpoints import open_checkpointer
 from bot.agent.graph import build_graph
 from bot.agent.handlers import AgentDeps
 from bot.agent.model import load_model
@@ -22,7 +21,7 @@ from bot.runtime.skill_runner import SkillRunner
 from bot.settings import Settings
 from bot.workspace import DemoWorkspace
 from integrations.emulator.server import EmulatorServer
-from integrations.registry import default_registry
+from integrations.registry import Registry, default_registry
 from skills_db.db import init_db, make_engine
 from skills_db.store import SkillStore
 
@@ -40,8 +39,9 @@ class CodeMem:
 
 
 @contextlib.asynccontextmanager
-async def open_codemem(settings: Settings) -> AsyncIterator[CodeMem]:
-    """Build CodeMem for `settings`; on exit, wait for running jobs and stop every sandbox."""
+async def open_codemem(settings: Settings, *, registry: Registry | None = None) -> AsyncIterator[CodeMem]:
+    """Build CodeMem for `settings` (with the default workspace tools unless a `registry` is given); on
+    exit, wait for running jobs and stop every sandbox."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     init_db(engine)
@@ -53,13 +53,13 @@ async def open_codemem(settings: Settings) -> AsyncIterator[CodeMem]:
             emulator_url = stack.enter_context(EmulatorServer()).url
             log.info("demo workspace: built-in emulator at %s", emulator_url)
         workspace = DemoWorkspace(emulator_url)
-        registry = default_registry()
+        registry = registry or default_registry()
         bridge = ToolBridge(registry, workspace)
         subagents = SubAgents(model) if model is not None else None
         sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
         jobs = JobRunner()
         runner = SkillRunner(store, bridge)
-        async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as checkpointer:
+        async with open_checkpointer(settings) as checkpointer:
             graph = None
             if model is not None:
                 deps = AgentDeps(model, registry, sessions, store, runner, subagents,
