@@ -19,7 +19,10 @@ from bot.runtime.bridge import ToolBridge
 from bot.runtime.jobs import JobRunner
 from bot.runtime.skill_runner import SkillRunner
 from bot.settings import Settings
-from bot.workspace import DemoWorkspace
+from bot.core.accounts import Connections
+from bot.core.surface import Surfaces
+from bot.workspace import AccountWorkspace, DemoWorkspace, connect_accounts
+from skills_db.connections import ConnectionStore, TokenCipher
 from integrations.emulator.server import EmulatorServer
 from integrations.registry import Registry, default_registry
 from skills_db.db import init_db, make_engine
@@ -34,8 +37,10 @@ class CodeMem:
 
     conversations: Conversations
     skills: Skills
+    connections: Connections
+    surfaces: Surfaces
     jobs: JobRunner
-    workspace: DemoWorkspace
+    workspace: DemoWorkspace | AccountWorkspace
 
 
 @contextlib.asynccontextmanager
@@ -47,12 +52,19 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
     init_db(engine)
     store = SkillStore(engine)
     model = load_model(settings.model) if settings.model else None
+    surfaces = Surfaces()
     with contextlib.ExitStack() as stack:
-        emulator_url = settings.emulator_url
-        if not emulator_url:
-            emulator_url = stack.enter_context(EmulatorServer()).url
-            log.info("demo workspace: built-in emulator at %s", emulator_url)
-        workspace = DemoWorkspace(emulator_url)
+        connections = Connections(surfaces)
+        if settings.uses_accounts:
+            connections.accounts = connect_accounts(
+                settings, ConnectionStore(engine, TokenCipher.from_environment()), connections.confirm)
+            workspace: DemoWorkspace | AccountWorkspace = AccountWorkspace(connections.accounts)
+        else:
+            emulator_url = settings.emulator_url
+            if not emulator_url:
+                emulator_url = stack.enter_context(EmulatorServer()).url
+                log.info("demo workspace: built-in emulator at %s", emulator_url)
+            workspace = DemoWorkspace(emulator_url)
         registry = registry or default_registry()
         bridge = ToolBridge(registry, workspace)
         subagents = SubAgents(model) if model is not None else None
@@ -66,8 +78,8 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                                  exec_timeout=settings.exec_timeout)
                 graph = build_graph(deps, checkpointer)
             try:
-                yield CodeMem(Conversations(graph, store, jobs),
-                              Skills(store, runner, jobs), jobs, workspace)
+                yield CodeMem(Conversations(graph, store, jobs), Skills(store, runner, jobs), connections,
+                              surfaces, jobs, workspace)
             finally:
                 await jobs.drain()
                 await sessions.close_all()

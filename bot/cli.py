@@ -26,6 +26,7 @@ def configure_logging(level: int) -> None:
 def serve() -> None:
     """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
+    from skills_db.connections import SecretKeyError
     from bot.server import serve as run_server
     from bot.surfaces.teams_settings import TeamsSettings
 
@@ -42,7 +43,7 @@ def serve() -> None:
     configure_logging(logging.INFO)
     try:
         asyncio.run(run_server(settings, teams))
-    except ModelConfigError as error:
+    except (ModelConfigError, SecretKeyError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
@@ -51,6 +52,7 @@ def serve() -> None:
 def chat(thread: str = typer.Option(None, help="Continue a conversation by its name.")) -> None:
     """Talk to CodeMem in the terminal, against the built-in demo workspace."""
     from bot.agent.model import ModelConfigError
+    from skills_db.connections import SecretKeyError
     from bot.app import open_codemem
     from bot.surfaces.terminal import chat as run_chat
 
@@ -61,7 +63,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     configure_logging(logging.WARNING)
     try:
         asyncio.run(main())
-    except ModelConfigError as error:
+    except (ModelConfigError, SecretKeyError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 

@@ -40,7 +40,8 @@ def http_app(routes: list[BaseRoute]) -> Starlette:
 
 async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
-    else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set."""
+    else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set; the OAuth
+    callbacks under /oauth/ when accounts are configured."""
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
         routes: list[BaseRoute] = []
         if settings.slack_bot_token:
@@ -53,5 +54,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
                 routes += slack_routes(slack)
         if teams_settings.enabled:
             routes += (await build_teams_app(codemem, teams_settings)).routes
+        if codemem.connections.accounts is not None:
+            routes += codemem.connections.accounts.routes()
         config = uvicorn.Config(http_app(routes), host=settings.host, port=settings.port, log_level="info")
         await uvicorn.Server(config).serve()

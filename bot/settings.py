@@ -25,6 +25,17 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    public_url: str = Field("http://localhost:3000", alias="CODEMEM_PUBLIC_URL")
+    microsoft_client_id: str | None = Field(None, alias="MICROSOFT_CLIENT_ID")
+    microsoft_client_secret: str | None = Field(None, alias="MICROSOFT_CLIENT_SECRET")
+    microsoft_authority: str = Field("https://login.microsoftonline.com/common", alias="MICROSOFT_AUTHORITY")
+    google_client_id: str | None = Field(None, alias="GOOGLE_CLIENT_ID")
+    google_client_secret: str | None = Field(None, alias="GOOGLE_CLIENT_SECRET")
+    google_auth_uri: str = Field("https://accounts.google.com/o/oauth2/v2/auth", alias="GOOGLE_AUTH_URI")
+    google_token_uri: str = Field("https://oauth2.googleapis.com/token", alias="GOOGLE_TOKEN_URI")
+    graph_url: str = Field("https://graph.microsoft.com/v1.0", alias="CODEMEM_GRAPH_URL")
+    google_api_url: str | None = Field(None, alias="CODEMEM_GOOGLE_API_URL")
+    ca_certs: Path | None = Field(None, alias="CODEMEM_CA_CERTS")
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -35,6 +46,15 @@ class Settings(BaseSettings):
     def checkpoint_path(self) -> Path:
         """Where LangGraph keeps its checkpoints (one SQLite file)."""
         return self.data_dir / "checkpoints.db"
+
+    @property
+    def uses_accounts(self) -> bool:
+        """True when users connect their own accounts (an OAuth client is configured); else the demo workspace."""
+        return bool(self.microsoft_client_id or self.google_client_id)
+
+    def redirect_uri(self, provider: str) -> str:
+        """Where the provider sends the browser back after sign-in."""
+        return f"{self.public_url.rstrip('/')}/oauth/{provider}/callback"
 
     def missing_for_slack(self) -> list[str]:
         """The Slack settings still missing to serve Slack, in the order a newcomer should set them."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from google.oauth2.credentials import Credentials
 
-from integrations.accounts import Accounts
+from integrations.accounts import Accounts, ConnectedAccount
+from integrations.accounts.providers import GoogleOAuth, MicrosoftOAuth
 from integrations.blobs import BlobStore
 from integrations.context import ToolContext
 from integrations.emulator.seed import DEMO_TOKEN
 from integrations.google.client import GoogleServices
 from integrations.microsoft.client import make_graph_client
+from bot.settings import Settings
+from skills_db.connections import ConnectionStore
 from skills_db.owner import Owner
 
 
@@ -38,3 +42,19 @@ class AccountWorkspace:
         """A fresh tool context (its own blob store) with `owner`'s Graph client and Google services."""
         return ToolContext(graph=self.accounts.graph_client(owner), google=self.accounts.google_services(owner),
                            blobs=BlobStore(), dry_run=dry_run)
+
+
+def connect_accounts(settings: Settings, connections: ConnectionStore,
+                     on_connected: Callable[[ConnectedAccount], Awaitable[None]]) -> Accounts:
+    """Accounts for the OAuth clients configured in `settings` (Microsoft, Google or both)."""
+    microsoft = google = None
+    if settings.microsoft_client_id:
+        microsoft = MicrosoftOAuth(settings.microsoft_client_id, settings.microsoft_client_secret or "",
+                                   settings.redirect_uri("microsoft"), authority=settings.microsoft_authority,
+                                   ca_certs=settings.ca_certs)
+    if settings.google_client_id:
+        google = GoogleOAuth(settings.google_client_id, settings.google_client_secret or "",
+                             settings.redirect_uri("google"), auth_uri=settings.google_auth_uri,
+                             token_uri=settings.google_token_uri, ca_certs=settings.ca_certs)
+    return Accounts(connections, microsoft=microsoft, google=google, graph_url=settings.graph_url,
+                    google_endpoint=settings.google_api_url, ca_certs=settings.ca_certs, on_connected=on_connected)

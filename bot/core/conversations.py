@@ -41,8 +41,8 @@ class Conversations:
         conversation = self.store.get_conversation(thread.thread_id)
         if conversation is not None and conversation.requester_user != user.user:
             await surface.post(thread, Notice(
-                f"This conversation belongs to <@{conversation.requester_user}>: start your own thread "
-                "by mentioning me.", error=True))
+                "This conversation belongs to the person who started it: start your own thread by "
+                "mentioning me.", error=True))
             return
         if conversation is None:
             self.store.upsert_conversation(platform=thread.platform, team=thread.team, channel=thread.channel,

@@ -15,3 +15,20 @@ class Surface(Protocol):
 
     async def update(self, thread: ThreadRef, message_id: str, view: View) -> None:
         """Replace the message `message_id` with `view`."""
+
+
+class Surfaces:
+    """The surfaces of this process by platform, for messages that do not answer a request (a
+    confirmation DM, a scheduled result)."""
+
+    def __init__(self) -> None:
+        self._by_platform: dict[str, Surface] = {}
+
+    def attach(self, platform: str, surface: Surface) -> None:
+        self._by_platform[platform] = surface
+
+    def get(self, platform: str) -> Surface:
+        try:
+            return self._by_platform[platform]
+        except KeyError:
+            raise LookupError(f"no {platform} surface is running in this process") from None

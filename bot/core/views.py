@@ -102,7 +102,15 @@ class Notice:
     error: bool = False
 
 
-View = Progress | Question | Answer | SkillRunReport | SkillList | Notice
+@dataclass(frozen=True)
+class ConnectLink:
+    """A sign-in link that connects the user's account of a provider."""
+
+    provider: str
+    url: str
+
+
+View = Progress | Question | Answer | SkillRunReport | SkillList | Notice | ConnectLink
 
 
 def usage_text(parameters: list[dict[str, Any]]) -> str:

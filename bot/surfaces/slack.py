@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import CodeMem
 from bot.core.views import ThreadRef, View
 from bot.settings import Settings
-from bot.surfaces.slack_blocks import CHOICE_ACTION, SAVE_SKILL_ACTION, STOP_ACTION, render
+from bot.surfaces.slack_blocks import CHOICE_ACTION, CONNECT_ACTION, SAVE_SKILL_ACTION, STOP_ACTION, render
 from skills_db.models import Owner
 
 MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
@@ -49,6 +49,7 @@ def build_slack_app(codemem: CodeMem, settings: Settings) -> AsyncApp:
     app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "",
                    request_verification_enabled=not settings.slack_app_token)
     surface = SlackSurface(client)
+    codemem.surfaces.attach("slack", surface)
     conversations, skills, store = codemem.conversations, codemem.skills, codemem.conversations.store
 
     def first_delivery(body: dict, event: dict) -> bool:
@@ -97,6 +98,20 @@ def build_slack_app(codemem: CodeMem, settings: Settings) -> AsyncApp:
         user = Owner("slack", command["team_id"], command["user_id"])
         view = await skills.command(surface, where, user, command.get("text", ""))
         await ack(**render(view))
+
+    @app.action(CONNECT_ACTION)
+    async def on_connect_click(ack: Any) -> None:
+        await ack()   # the button opens the sign-in page itself
+
+    @app.command("/connect")
+    async def on_connect(ack: Any, command: dict) -> None:
+        user = Owner("slack", command["team_id"], command["user_id"])
+        await ack(**render(await codemem.connections.connect(user, command.get("text", "").strip().lower())))
+
+    @app.command("/disconnect")
+    async def on_disconnect(ack: Any, command: dict) -> None:
+        user = Owner("slack", command["team_id"], command["user_id"])
+        await ack(**render(await codemem.connections.disconnect(user, command.get("text", "").strip().lower())))
 
     return app
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, View, usage_text)
+from bot.core.views import (Answer, ConnectLink, Notice, Progress, Question, SkillList, SkillRunReport, View,
+                            usage_text)
 from bot.surfaces.text import checklist, data_text, truncate, usage_line
 
 SECTION_LIMIT = 3000       # characters in a section's text
@@ -15,6 +16,7 @@ MESSAGE_TEXT_LIMIT = 4000  # the fallback `text`, shown in notifications
 CHOICE_ACTION = "codemem_choice"
 SAVE_SKILL_ACTION = "codemem_save_skill"
 STOP_ACTION = "codemem_stop"
+CONNECT_ACTION = "codemem_connect"   # a link button: Slack still sends the click, which is only acked
 
 
 def render(view: View) -> dict[str, Any]:
@@ -90,6 +92,12 @@ def _blocks(view: View) -> list[dict]:
                     for s in skills[:49]]
         case Notice(text=text, error=error):
             return [_section(("⚠️ " if error else "") + text)]
+        case ConnectLink(provider=provider, url=url):
+            return [_section(f"Connect your {provider} account: sign in in your browser (the link works once, "
+                             "for ten minutes)."),
+                    {"type": "actions", "block_id": "codemem_connect", "elements": [
+                        {**_button(f"Connect {provider.split(' ')[0]}", CONNECT_ACTION, "connect", "primary"),
+                         "url": url}]}]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
@@ -106,6 +114,8 @@ def _fallback(view: View) -> str:
             return status
         case Question(text=text) | Answer(text=text) | Notice(text=text):
             return text
+        case ConnectLink(provider=provider):
+            return f"Connect your {provider} account"
         case SkillRunReport() as report:
             return _report_title(report)
         case SkillList(skills=skills):

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "teams"
 COMMAND = re.compile(r"^/?skills?\b\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+CONNECT = re.compile(r"^/?(?P<verb>connect|disconnect)\b\s*(?P<provider>\S*)\s*$", re.IGNORECASE)
 HELP_WORDS = frozenset({"help", "/help", "?"})
 CHANNEL_THREAD = re.compile(r";messageid=(\d+)")
 
@@ -138,6 +139,7 @@ async def build_teams_app(codemem: CodeMem, settings: TeamsSettings, *,
         options["client_secret"] = settings.app_password
     app = App(**options)
     surface = TeamsSurface(app)
+    codemem.surfaces.attach("teams", surface)
     _add_handlers(app, surface, codemem)
     await app.initialize()
     return TeamsBot(app, surface, adapter.routes)
@@ -155,9 +157,13 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
             return   # a redelivery
         text = (activity.strip_mentions_text().text or "").strip()
         thread = _thread(activity, user)
-        command = COMMAND.match(text)
+        command, connect = COMMAND.match(text), CONNECT.match(text)
         if command:
             await surface.post(thread, await skills.command(surface, thread, user, command["rest"]))
+        elif connect:
+            journey = (codemem.connections.connect if connect["verb"].lower() == "connect"
+                       else codemem.connections.disconnect)
+            await surface.post(thread, await journey(user, connect["provider"].lower()))
         elif text.lower() in HELP_WORDS:
             await surface.post(thread, await skills.command(surface, thread, user, "help"))
         elif text:

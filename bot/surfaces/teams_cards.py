@@ -11,9 +11,9 @@ from typing import Any
 
 from microsoft_teams.api import MessageActivityInput
 from microsoft_teams.cards import (ActionSet, AdaptiveCard, CardElement, ColumnDefinition, Container, ExecuteAction, Fact,
-                                   FactSet, NumberInput, Table, TableCell, TableRow, TextBlock, TextInput, ToggleInput)
+                                   FactSet, NumberInput, OpenUrlAction, Table, TableCell, TableRow, TextBlock, TextInput, ToggleInput)
 
-from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, SkillSummary, View,
+from bot.core.views import (Answer, ConnectLink, Notice, Progress, Question, SkillList, SkillRunReport, SkillSummary, View,
                             usage_text)
 from bot.surfaces.text import CHECK_MARKS, data_text, truncate, usage_line
 from skills_db.params import SkillParameter
@@ -119,6 +119,10 @@ def _body(view: View, thread_key: str) -> list[CardElement]:
             ]) for s in skills[:SKILLS_LIMIT]]
         case Notice(text=text, error=error):
             return [_text(("⚠️ " if error else "") + text, color="Attention" if error else None)]
+        case ConnectLink(provider=provider, url=url):
+            return [_text(f"Connect your {provider} account: sign in in your browser (the link works once, "
+                          "for ten minutes)."),
+                    ActionSet(actions=[OpenUrlAction(title=f"Connect {provider.split(' ')[0]}", url=url)])]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -210,6 +214,8 @@ def _fallback(view: View) -> str:
             return status
         case Question(text=text) | Answer(text=text) | Notice(text=text):
             return text
+        case ConnectLink(provider=provider):
+            return f"Connect your {provider} account"
         case SkillRunReport() as report:
             return _report_title(report)
         case SkillList(skills=skills):

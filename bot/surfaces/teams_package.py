@@ -21,6 +21,8 @@ COMMANDS = [   # the command menu Teams shows; the text is parsed like `/skill â
     ("skill list", "List your saved skills, each with a Run button"),
     ("skill run", "Run a saved skill: skill run NAME key=value â€¦"),
     ("skill help", "How to use skills"),
+    ("connect microsoft", "Connect your Microsoft account (Outlook, OneDrive)"),
+    ("connect google", "Connect your Google account (Gmail, Sheets)"),
     ("help", "What CodeMem can do"),
 ]
 

@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from bot.app import CodeMem
-from bot.core.views import (Answer, Notice, Progress, Question, SkillList, SkillRunReport, ThreadRef, View,
+from bot.core.views import (Answer, ConnectLink, Notice, Progress, Question, SkillList, SkillRunReport, ThreadRef, View,
                             usage_text)
 from bot.surfaces.text import checklist, data_text, usage_line
 from skills_db.models import Owner
@@ -60,12 +60,15 @@ class TerminalSurface:
                 self.out.write("\n")
             case Notice(text=text, error=error):
                 self.out.write(("! " if error else "") + text + "\n")
+            case ConnectLink(provider=provider, url=url):
+                self.out.write(f"Open this link to connect your {provider} account: {url}\n")
         self.out.flush()
 
 
 async def chat(codemem: CodeMem, thread_name: str) -> None:
     """Read lines from the terminal until end of input; each line is a message, a choice or a command."""
     surface = TerminalSurface()
+    codemem.surfaces.attach("terminal", surface)
     user = Owner("terminal", "local", getpass.getuser())
     thread = ThreadRef("terminal", "local", "console", thread_name)
     print(f"CodeMem in the terminal (demo workspace at {codemem.workspace.emulator_url}). "
@@ -79,6 +82,10 @@ async def chat(codemem: CodeMem, thread_name: str) -> None:
             continue
         if line.startswith("/skill"):
             await surface.post(thread, await codemem.skills.command(surface, thread, user, line[len("/skill"):]))
+        elif line.startswith(("/connect", "/disconnect")):
+            verb, _, provider = line[1:].partition(" ")
+            journey = codemem.connections.connect if verb == "connect" else codemem.connections.disconnect
+            await surface.post(thread, await journey(user, provider.strip().lower()))
         elif line.lower() in SAVE_WORDS and surface.offered_skill is not None:
             await surface.post(thread, await codemem.skills.save(user, surface.offered_skill))
         else:

@@ -142,6 +142,6 @@ async def test_someone_else_cannot_drive_or_answer_a_conversation(start, scenari
     async with start(replay) as codemem:
         await say(codemem, surface, "file my invoices")
         await say(codemem, surface, "put them in /tmp", user=Owner("slack", "T1", "U_MALLORY"))
-        assert "belongs to <@U_ALICE>" in surface.shown(Notice)[-1].text
+        assert "belongs to the person who started it" in surface.shown(Notice)[-1].text
         assert (await codemem.conversations.graph.aget_state(
             {"configurable": {"thread_id": THREAD.thread_id}})).interrupts, "the question is still open"
