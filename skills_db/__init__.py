@@ -1,25 +1,44 @@
-"""Persistence for CodeMem with SQLModel: skills, immutable versions, runs, conversations, processed events."""
+"""Persistence for CodeMem with SQLModel and Alembic: skills, versions, approvals, shares, memory, runs,
+schedules, conversations, processed events."""
 
-from skills_db.db import init_db, make_engine
+from skills_db.access import Caller, ShareScope
+from skills_db.cron import CronSpec
+from skills_db.db import init_db, make_engine, schema_revision
 from skills_db.errors import (
+    AmbiguousSkillName,
     ConversationNotFound,
     ImmutableVersionError,
+    InvalidSchedule,
+    InvalidSkillFile,
     InvalidSkillName,
+    MemoryLimitExceeded,
     NotAllowed,
     RunAlreadyFinished,
     RunNotFound,
+    ScheduleNotFound,
+    ShareNotFound,
     SkillNameTaken,
     SkillNotFound,
+    SkillNotRunnable,
     SkillStoreError,
     VersionNotFound,
 )
 from skills_db.models import (
     Conversation,
+    Decision,
+    MissedRuns,
     ProcessedEvent,
     RunStatus,
     RunTrigger,
+    Schedule,
+    ScheduleSlot,
+    ScheduleStatus,
+    ShareKind,
+    ShareRole,
     Skill,
+    SkillApproval,
     SkillRun,
+    SkillShare,
     SkillStatus,
     SkillVersion,
 )
@@ -32,35 +51,69 @@ from skills_db.params import (
     extract_parameters,
     parse_arguments,
 )
-from skills_db.store import SkillStore
+from skills_db.policy import RunPolicy
+from skills_db.retention import RetentionPolicy
+from skills_db.schedules import DueRun, SlotOutcome, describe
+from skills_db.sharing import ShareReview
+from skills_db.store import RunnableSkill, SkillStore, VersionDiff
+from skills_db.transfer import SkillFile
 
 __all__ = [
+    "AmbiguousSkillName",
     "ArgumentError",
+    "Caller",
     "Conversation",
     "ConversationNotFound",
+    "CronSpec",
+    "Decision",
+    "DueRun",
     "ImmutableVersionError",
+    "InvalidSchedule",
+    "InvalidSkillFile",
     "InvalidSkillName",
+    "MemoryLimitExceeded",
+    "MissedRuns",
     "NotAllowed",
     "Owner",
     "ProcessedEvent",
+    "RetentionPolicy",
     "RunAlreadyFinished",
     "RunNotFound",
+    "RunPolicy",
     "RunStatus",
     "RunTrigger",
+    "RunnableSkill",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleSlot",
+    "ScheduleStatus",
+    "ShareKind",
+    "ShareNotFound",
+    "ShareReview",
+    "ShareRole",
+    "ShareScope",
     "Skill",
+    "SkillApproval",
     "SkillCodeError",
+    "SkillFile",
     "SkillNameTaken",
     "SkillNotFound",
+    "SkillNotRunnable",
     "SkillParameter",
     "SkillRun",
+    "SkillShare",
     "SkillStatus",
     "SkillStore",
     "SkillStoreError",
     "SkillVersion",
+    "SlotOutcome",
+    "VersionDiff",
     "VersionNotFound",
     "coerce_arguments",
+    "describe",
     "extract_parameters",
     "init_db",
     "make_engine",
     "parse_arguments",
+    "schema_revision",
 ]

@@ -1,4 +1,4 @@
-"""Engine creation and schema set-up for SQLite (the default) and PostgreSQL, from one URL."""
+"""Engine creation and schema migrations (Alembic) for SQLite (the default) and PostgreSQL, from one URL."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
-from sqlmodel import SQLModel
-
-import skills_db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).with_name("migrations")
+# The revision whose schema databases made before migrations have (by the spine's ``create_all``).
+BASELINE_REVISION = "0001"
+# Any constant: PostgreSQL processes migrating the same database at once take turns on this lock.
+MIGRATION_LOCK_KEY = 0x636F_6465_6D65_6D
 
 
 def _json_default(value: Any) -> Any:
@@ -85,5 +90,36 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create the tables that do not exist yet (migrations will replace this)."""
-    SQLModel.metadata.create_all(engine)
+    """Create the schema, or upgrade it, to the newest migration; safe to call at every start, from many processes.
+
+    SQLite and PostgreSQL go through the same Alembic migrations (shipped in ``skills_db/migrations``), in
+    one transaction that holds a lock, so concurrent starts take turns. A database made before migrations
+    existed is recognised and upgraded in place.
+    """
+    with engine.begin() as connection:  # SQLite: BEGIN IMMEDIATE, i.e. the write lock
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        config = migration_config(connection)
+        if _made_before_migrations(connection):
+            command.stamp(config, BASELINE_REVISION)
+        command.upgrade(config, "head")
+
+
+def migration_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the shipped migrations, migrating ``connection`` when given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _made_before_migrations(connection: Connection) -> bool:
+    tables = set(inspect(connection).get_table_names())
+    return "skills" in tables and "alembic_version" not in tables

@@ -41,3 +41,31 @@ class ConversationNotFound(SkillStoreError, LookupError):
 
 class ImmutableVersionError(SkillStoreError, RuntimeError):
     """Something tried to change a stored skill version in place."""
+
+
+class SkillNotRunnable(SkillStoreError, ValueError):
+    """The skill exists and is visible, but cannot run now (a draft, disabled, archived, or view-only)."""
+
+
+class AmbiguousSkillName(SkillStoreError, LookupError):
+    """Several skills shared with the caller have this name and the caller has none of their own."""
+
+
+class InvalidSchedule(SkillStoreError, ValueError):
+    """A cron expression, time zone or missed-run policy that cannot be used."""
+
+
+class ScheduleNotFound(SkillStoreError, LookupError):
+    """The skill has no schedule."""
+
+
+class MemoryLimitExceeded(SkillStoreError, ValueError):
+    """A skill memory key or value that is too large, or too many keys."""
+
+
+class InvalidSkillFile(SkillStoreError, ValueError):
+    """An imported ``.py`` file without a usable CodeMem metadata header."""
+
+
+class ShareNotFound(SkillStoreError, LookupError):
+    """No such share, or the caller is not an approver of its channel or team."""

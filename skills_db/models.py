@@ -1,4 +1,4 @@
-"""The database tables: skills, their immutable versions, runs, conversations and processed events."""
+"""The database tables: skills, versions, approvals, shares, memory, runs, schedules, conversations, events."""
 
 from __future__ import annotations
 
@@ -41,6 +41,41 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class ShareKind(StrEnum):
+    """Where a skill is shared: one channel, or a whole team (workspace)."""
+
+    CHANNEL = "channel"
+    TEAM = "team"
+
+
+class ShareRole(StrEnum):
+    """What members of a share may do: see the approved code, or also run it. Only the owner edits."""
+
+    VIEW = "view"
+    RUN = "run"
+
+
+class Decision(StrEnum):
+    """An approver's answer."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ScheduleStatus(StrEnum):
+    """A schedule fires while active; paused ones wait for their owner."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class MissedRuns(StrEnum):
+    """What to do with slots missed while nothing was running: drop them, or run once for all of them."""
+
+    SKIP = "skip"
+    RUN_ONCE = "run_once"
+
+
 class RunTrigger(StrEnum):
     """What started a skill run."""
 
@@ -68,6 +103,8 @@ class Skill(SQLModel, table=True):
     status: str = Field(default=SkillStatus.DRAFT.value)
     current_version: int | None = None
     source_thread: str | None = None
+    # A ``skills_db.policy.RunPolicy`` as a dict; ``{}`` means the defaults.
+    run_policy: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     created_at: datetime = _timestamp_column()
     updated_at: datetime = _timestamp_column()
 
@@ -93,6 +130,7 @@ class SkillVersion(SQLModel, table=True):
     code: str = Field(sa_type=Text)
     parameters: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType, nullable=False)
     tools: list[str] = Field(default_factory=list, sa_type=JSONType, nullable=False)
+    restored_from: int | None = None
     created_at: datetime = _timestamp_column()
 
 
@@ -124,6 +162,150 @@ class SkillRun(SQLModel, table=True):
     started_at: datetime = _timestamp_column()
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
     duration_ms: int | None = None
+    attempt: int = 1
+    retry_of: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("skill_runs.id", ondelete="SET NULL"), nullable=True)
+    )
+
+
+class SkillApproval(SQLModel, table=True):
+    """One recorded decision on one version: by the owner (``share_id`` None) or by a share's approver."""
+
+    __tablename__ = "skill_approvals"
+    __table_args__ = (Index("ix_skill_approvals_skill", "skill_id", "decided_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill_id: int = Field(sa_column=Column(Integer, ForeignKey("skills.id", ondelete="CASCADE"), nullable=False))
+    version: int
+    share_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("skill_shares.id", ondelete="SET NULL"), nullable=True)
+    )
+    decision: str
+    by_platform: str
+    by_team: str
+    by_user: str
+    note: str = Field(default="", sa_type=Text)
+    decided_at: datetime = _timestamp_column()
+
+    @property
+    def by(self) -> Owner:
+        """Who decided."""
+        return Owner(self.by_platform, self.by_team, self.by_user)
+
+    @classmethod
+    def record(
+        cls, skill_id: int, version: int, share_id: int | None, decision: Decision, by: Owner, note: str, at: datetime
+    ) -> SkillApproval:
+        """A decision row, ready to add to a session."""
+        return cls(
+            skill_id=skill_id,
+            version=version,
+            share_id=share_id,
+            decision=decision.value,
+            by_platform=by.platform,
+            by_team=by.team,
+            by_user=by.user,
+            note=note,
+            decided_at=at,
+        )
+
+
+class SkillShare(SQLModel, table=True):
+    """A skill shared with a channel or a team; members may use ``approved_version`` once an approver set it."""
+
+    __tablename__ = "skill_shares"
+    __table_args__ = (
+        UniqueConstraint("skill_id", "platform", "team", "kind", "target", name="uq_skill_shares_scope"),
+        Index("ix_skill_shares_scope", "platform", "team", "kind", "target"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill_id: int = Field(sa_column=Column(Integer, ForeignKey("skills.id", ondelete="CASCADE"), nullable=False))
+    platform: str
+    team: str
+    kind: str
+    target: str
+    role: str = Field(default=ShareRole.RUN.value)
+    approved_version: int | None = None
+    created_at: datetime = _timestamp_column()
+    updated_at: datetime = _timestamp_column()
+
+
+class ScopeApprover(SQLModel, table=True):
+    """A user who approves skills shared with one channel or team."""
+
+    __tablename__ = "scope_approvers"
+    __table_args__ = (
+        UniqueConstraint("platform", "team", "kind", "target", "user", name="uq_scope_approvers_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    team: str
+    kind: str
+    target: str
+    user: str
+    added_by: str
+    added_at: datetime = _timestamp_column()
+
+
+class SkillMemoryEntry(SQLModel, table=True):
+    """One key of a skill's small key-value memory (ids already processed, say)."""
+
+    __tablename__ = "skill_memory"
+
+    skill_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    key: str = Field(primary_key=True)
+    value: Any = Field(default=None, sa_type=JSONType, nullable=True)
+    updated_at: datetime = _timestamp_column()
+
+
+class Schedule(SQLModel, table=True):
+    """A skill on a cron in a time zone, run as its owner; one schedule per skill."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "status", "next_run_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("skills.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    cron: str
+    timezone: str
+    # Arguments as typed in chat (``{"days_back": "7"}``), typed against the version that runs.
+    arguments: dict[str, str] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
+    missed: str = Field(default=MissedRuns.SKIP.value)
+    status: str = Field(default=ScheduleStatus.ACTIVE.value)
+    paused_reason: str | None = Field(default=None, sa_type=Text)
+    next_run_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    last_slot_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    consecutive_failures: int = 0
+    # Where results and alerts go, as the surface wants it (e.g. a channel); opaque to the store.
+    notify: dict[str, Any] | None = Field(default=None, sa_type=NullableJSONType, nullable=True)
+    created_at: datetime = _timestamp_column()
+    updated_at: datetime = _timestamp_column()
+
+
+class ScheduleSlot(SQLModel, table=True):
+    """A claimed cron slot: the unique (schedule, time) pair is what makes a slot run exactly once."""
+
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot_at", name="uq_schedule_slots_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False)
+    )
+    slot_at: datetime = Field(sa_type=UTCDateTime(), nullable=False)
+    missed: int = 0
+    claimed_by: str
+    claimed_at: datetime = _timestamp_column()
+    run_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("skill_runs.id", ondelete="SET NULL"), nullable=True)
+    )
+    outcome: str | None = None
 
 
 class Conversation(SQLModel, table=True):

@@ -1,49 +1,115 @@
-"""``SkillStore``: the one place that reads and writes skills, versions, runs, conversations and events.
+"""``SkillStore``: the one place that reads and writes skills, versions, approvals, runs, conversations and events.
+
+Sharing, schedules and skill memory live in their own stores on the same engine, reached as
+``store.sharing``, ``store.schedules`` and ``store.memory``.
 
 Every method opens its own short session, so one store may be shared by threads (callers on asyncio use
 ``asyncio.to_thread``). Returned rows are detached copies: changing them changes nothing in the database.
+
+Authorization is part of every method that takes a viewer or an actor: the owner may do everything;
+members of an approved share may see and run the approved version only; anyone else is told the skill
+does not exist. Methods without one (``start_run``, ``finish_run``, ``runs``) are for the runner, after
+it authorized the run through ``get_runnable`` or ``find_runnable``.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from skills_db.access import (
+    Viewer,
+    as_caller,
+    member_share,
+    member_shares,
+    owned_by,
+    owned_skill,
+    visible_skill,
+)
 from skills_db.db import as_stored_json
 from skills_db.errors import (
+    AmbiguousSkillName,
     ConversationNotFound,
     InvalidSkillName,
-    NotAllowed,
     RunAlreadyFinished,
     RunNotFound,
     SkillNameTaken,
     SkillNotFound,
+    SkillNotRunnable,
     VersionNotFound,
 )
+from skills_db.memory import MemoryStore
 from skills_db.models import (
     Conversation,
+    Decision,
     ProcessedEvent,
     RunStatus,
     RunTrigger,
+    ShareRole,
     Skill,
+    SkillApproval,
     SkillRun,
+    SkillShare,
     SkillStatus,
     SkillVersion,
 )
 from skills_db.owner import Owner
 from skills_db.params import extract_parameters
+from skills_db.policy import RunPolicy
+from skills_db.retention import RetentionPolicy, prune_runs
+from skills_db.schedules import ScheduleStore
+from skills_db.sharing import SharingStore
 from skills_db.timestamps import utc_now
+from skills_db.transfer import SkillFile
 
 SKILL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Slack redelivers an event up to about 5 minutes later; keep keys well past that.
 DEFAULT_EVENT_TTL = timedelta(hours=1)
+SCHEDULE_TRIGGER_PREFIX = "schedule:"
+# Runs started by a schedule or by the agent act with the owner's account: the owner sees them.
+OWNER_RUN_PREFIXES = (SCHEDULE_TRIGGER_PREFIX, "agent:")
+
+
+@dataclass(frozen=True)
+class RunnableSkill:
+    """A skill the caller may run now, the version they run, and the share that allows it (None: their own)."""
+
+    skill: Skill
+    version: SkillVersion
+    share: SkillShare | None = None
+
+    @property
+    def shared(self) -> bool:
+        """True when the caller runs someone else's skill through a share."""
+        return self.share is not None
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """What changed between two versions: the code as a unified diff, and the tools added or removed."""
+
+    skill_name: str
+    old: int
+    new: int
+    code_diff: str
+    tools_added: list[str]
+    tools_removed: list[str]
+
+    @property
+    def text(self) -> str:
+        """The diff with a line per tool change, ready to show in a code block."""
+        lines = [f"+ tool {name}" for name in self.tools_added] + [f"- tool {name}" for name in self.tools_removed]
+        body = self.code_diff or "(the code is the same)\n"
+        return ("\n".join(lines) + "\n" if lines else "") + body
 
 
 class SkillStore:
@@ -59,6 +125,9 @@ class SkillStore:
         self._engine = engine
         self._clock = clock
         self._event_ttl = event_ttl
+        self.sharing = SharingStore(engine, clock=clock)
+        self.schedules = ScheduleStore(engine, clock=clock)
+        self.memory = MemoryStore(engine, clock=clock)
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
@@ -82,7 +151,7 @@ class SkillStore:
         parameters = [parameter.to_dict() for parameter in extract_parameters(code)]
         now = self._clock()
         with self._session() as session:
-            taken = session.exec(select(Skill).where(*_owned_by(owner), Skill.name == name)).first()
+            taken = session.exec(select(Skill).where(*owned_by(owner), Skill.name == name)).first()
             if taken is not None:
                 raise _name_taken(name, taken)
             skill = Skill(
@@ -117,13 +186,15 @@ class SkillStore:
                 raise _name_taken(name, None) from None
             return skill
 
-    def add_version(self, skill_id: int, by: Owner, code: str, tools: Sequence[str]) -> SkillVersion:
-        """Store ``code`` as the skill's next version; the current version stays until ``activate(version=...)``."""
+    def add_version(
+        self, skill_id: int, by: Owner, code: str, tools: Sequence[str], *, restored_from: int | None = None
+    ) -> SkillVersion:
+        """Store ``code`` as the skill's next version; the current version stays until the owner approves it."""
         parameters = [parameter.to_dict() for parameter in extract_parameters(code)]
         now = self._clock()
         with self._session() as session:
             # Locked, so two new versions at once get consecutive numbers instead of colliding.
-            skill = _owned_skill(session, skill_id, by, action="change", lock=True)
+            skill = owned_skill(session, skill_id, by, action="change", lock=True)
             latest = session.exec(select(func.max(SkillVersion.version)).where(SkillVersion.skill_id == skill_id)).one()
             version = SkillVersion(
                 skill_id=skill_id,
@@ -131,6 +202,7 @@ class SkillStore:
                 code=code,
                 parameters=parameters,
                 tools=list(tools),
+                restored_from=restored_from,
                 created_at=now,
             )
             session.add(version)
@@ -139,21 +211,53 @@ class SkillStore:
             session.commit()
             return version
 
-    def activate(self, skill_id: int, by: Owner, version: int | None = None) -> Skill:
-        """Make the skill runnable at ``version`` (default: its current one). Only the owner may; idempotent."""
+    def restore(self, skill_id: int, by: Owner, version: int) -> SkillVersion:
+        """Copy old ``version`` as the newest version (history is never rewritten); it needs approval like any other."""
+        old = self.get_version(skill_id, by, version)
+        return self.add_version(skill_id, by, old.code, old.tools, restored_from=version)
+
+    def approve(self, skill_id: int, by: Owner, version: int, note: str = "") -> Skill:
+        """The owner approves ``version`` after seeing it: it becomes the one that runs, and the skill active.
+
+        The decision is recorded (who, when, which version), even when the version was approved before.
+        """
         with self._session() as session:
-            skill = _owned_skill(session, skill_id, by, action="activate")
-            target = skill.current_version if version is None else version
-            if skill.status == SkillStatus.ACTIVE and skill.current_version == target:
-                return skill
-            if target is None or session.exec(_version_query(skill_id, target)).first() is None:
-                raise VersionNotFound(f"skill '{skill.name}' has no version {target}; pick one of its stored versions")
+            skill = owned_skill(session, skill_id, by, action="approve")
+            if session.exec(_version_query(skill_id, version)).first() is None:
+                raise VersionNotFound(f"skill '{skill.name}' has no version {version}; pick one of its stored versions")
+            now = self._clock()
+            session.add(SkillApproval.record(skill_id, version, None, Decision.APPROVED, by, note, now))
             skill.status = SkillStatus.ACTIVE.value
-            skill.current_version = target
-            skill.updated_at = self._clock()
+            skill.current_version = version
+            skill.updated_at = now
             session.add(skill)
             session.commit()
             return skill
+
+    def reject(self, skill_id: int, by: Owner, version: int, note: str = "") -> SkillApproval:
+        """The owner turns down ``version`` (recorded); what runs now does not change."""
+        with self._session() as session:
+            skill = owned_skill(session, skill_id, by, action="reject versions of")
+            if session.exec(_version_query(skill_id, version)).first() is None:
+                raise VersionNotFound(f"skill '{skill.name}' has no version {version}; pick one of its stored versions")
+            decision = SkillApproval.record(skill_id, version, None, Decision.REJECTED, by, note, self._clock())
+            session.add(decision)
+            session.commit()
+            return decision
+
+    def activate(self, skill_id: int, by: Owner, version: int | None = None) -> Skill:
+        """Make the skill runnable at ``version`` (default: its current one). Only the owner may; idempotent.
+
+        Activating a version is the owner's approval of it: a change is recorded like ``approve``.
+        """
+        with self._session() as session:
+            skill = owned_skill(session, skill_id, by, action="activate")
+        target = skill.current_version if version is None else version
+        if skill.status == SkillStatus.ACTIVE and skill.current_version == target:
+            return skill
+        if target is None:
+            raise VersionNotFound(f"skill '{skill.name}' has no current version; pick one of its stored versions")
+        return self.approve(skill_id, by, target)
 
     def disable(self, skill_id: int, by: Owner) -> Skill:
         """Stop the skill from running (its versions are kept). Only the owner may."""
@@ -165,7 +269,7 @@ class SkillStore:
 
     def _set_status(self, skill_id: int, by: Owner, status: SkillStatus, action: str) -> Skill:
         with self._session() as session:
-            skill = _owned_skill(session, skill_id, by, action=action)
+            skill = owned_skill(session, skill_id, by, action=action)
             if skill.status != status:
                 skill.status = status.value
                 skill.updated_at = self._clock()
@@ -173,20 +277,73 @@ class SkillStore:
                 session.commit()
             return skill
 
-    def get(self, skill_id: int, viewer: Owner) -> Skill:
-        """The skill, if ``viewer`` owns it; ``SkillNotFound`` otherwise (other people's skills are not revealed)."""
+    def delete(self, skill_id: int, by: Owner) -> None:
+        """Delete the skill with its versions, runs, approvals, shares, schedule and memory. Only the owner may."""
         with self._session() as session:
-            return _visible_skill(session, skill_id, viewer)
+            skill = owned_skill(session, skill_id, by, action="delete")
+            session.delete(skill)
+            session.commit()
 
-    def get_version(self, skill_id: int, viewer: Owner, version: int | None = None) -> SkillVersion:
-        """One version of a skill the viewer owns (default: the current one)."""
+    def set_run_policy(self, skill_id: int, by: Owner, policy: RunPolicy) -> Skill:
+        """Set how runs of the skill are retried and when its schedule pauses. Only the owner may."""
         with self._session() as session:
-            skill = _visible_skill(session, skill_id, viewer)
-            wanted = skill.current_version if version is None else version
+            skill = owned_skill(session, skill_id, by, action="change the run policy of")
+            skill.run_policy = policy.to_dict()
+            skill.updated_at = self._clock()
+            session.add(skill)
+            session.commit()
+            return skill
+
+    def run_policy(self, skill: Skill) -> RunPolicy:
+        """The skill's run policy (defaults for what it does not set)."""
+        return RunPolicy.from_dict(skill.run_policy)
+
+    def get(self, skill_id: int, viewer: Viewer) -> Skill:
+        """The skill, if ``viewer`` owns it or reaches it through an approved share; ``SkillNotFound`` otherwise."""
+        with self._session() as session:
+            return visible_skill(session, skill_id, viewer)[0]
+
+    def get_version(self, skill_id: int, viewer: Viewer, version: int | None = None) -> SkillVersion:
+        """One version (default: the current one); members of a share see only the version approved for it."""
+        with self._session() as session:
+            skill, share = visible_skill(session, skill_id, viewer)
+            default = skill.current_version if share is None else share.approved_version
+            wanted = default if version is None else version
+            if share is not None and wanted != share.approved_version:
+                raise VersionNotFound(
+                    f"skill '{skill.name}' is shared with you at version {share.approved_version} only"
+                )
             row = session.exec(_version_query(skill_id, wanted)).first() if wanted is not None else None
             if row is None:
                 raise VersionNotFound(f"skill '{skill.name}' has no version {wanted}")
             return row
+
+    def versions(self, skill_id: int, viewer: Viewer) -> list[SkillVersion]:
+        """Every version the viewer may see, oldest first (all for the owner, the approved one for members)."""
+        with self._session() as session:
+            skill, share = visible_skill(session, skill_id, viewer)
+            query = select(SkillVersion).where(SkillVersion.skill_id == skill_id)
+            if share is not None:
+                query = query.where(SkillVersion.version == share.approved_version)
+            return list(session.exec(query.order_by(col(SkillVersion.version))).all())
+
+    def diff(self, skill_id: int, viewer: Viewer, old: int, new: int) -> VersionDiff:
+        """How version ``new`` differs from version ``old`` (a unified diff of the code, and the tools)."""
+        skill = self.get(skill_id, viewer)
+        before, after = self.get_version(skill_id, viewer, old), self.get_version(skill_id, viewer, new)
+        return version_diff(skill.name, before, after)
+
+    def approvals(self, skill_id: int, viewer: Owner) -> list[SkillApproval]:
+        """Every decision on the skill, the owner's and the share approvers', oldest first. Only the owner sees them."""
+        with self._session() as session:
+            owned_skill(session, skill_id, viewer, action="see the approvals of")
+            return list(
+                session.exec(
+                    select(SkillApproval)
+                    .where(SkillApproval.skill_id == skill_id)
+                    .order_by(col(SkillApproval.decided_at), col(SkillApproval.id))
+                ).all()
+            )
 
     def find_active(self, owner: Owner, name: str) -> tuple[Skill, SkillVersion] | None:
         """The owner's active skill called ``name`` with its current version, or None."""
@@ -195,7 +352,7 @@ class SkillStore:
                 select(Skill, SkillVersion)
                 .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
                 .where(
-                    *_owned_by(owner),
+                    *owned_by(owner),
                     Skill.name == name,
                     Skill.status == SkillStatus.ACTIVE.value,
                     col(SkillVersion.version) == col(Skill.current_version),
@@ -206,7 +363,122 @@ class SkillStore:
     def list_skills(self, owner: Owner) -> list[Skill]:
         """All of the owner's skills, by name."""
         with self._session() as session:
-            return list(session.exec(select(Skill).where(*_owned_by(owner)).order_by(col(Skill.name))).all())
+            return list(session.exec(select(Skill).where(*owned_by(owner)).order_by(col(Skill.name))).all())
+
+    def find_runnable(self, caller: Viewer, name: str) -> RunnableSkill | None:
+        """What ``/skill run NAME`` runs for ``caller``: their own active skill, else one shared with them.
+
+        ``AmbiguousSkillName`` when several shared skills have the name (the caller must pick one by id).
+        """
+        who = as_caller(caller)
+        own = self.find_active(who.user, name)
+        if own is not None:
+            return RunnableSkill(*own)
+        with self._session() as session:
+            rows = session.exec(
+                select(Skill, SkillShare)
+                .join(SkillShare, col(SkillShare.skill_id) == col(Skill.id))
+                .where(Skill.name == name, Skill.status == SkillStatus.ACTIVE.value, *member_shares(who))
+                .where(SkillShare.role == ShareRole.RUN.value)
+                .order_by(col(Skill.id))
+            ).all()
+            by_skill = {skill.id: (skill, share) for skill, share in rows}
+            if len(by_skill) > 1:
+                ids = ", ".join(str(skill_id) for skill_id in by_skill)
+                raise AmbiguousSkillName(f"several skills named '{name}' are shared with you (ids {ids}); pick one by id")
+            if not by_skill:
+                return None
+            skill, share = next(iter(by_skill.values()))
+            version = session.exec(_version_query(skill.id, share.approved_version)).one()
+            return RunnableSkill(skill, version, share)
+
+    def get_runnable(self, skill_id: int, caller: Viewer, version: int | None = None) -> RunnableSkill:
+        """The skill and version ``caller`` may run now (a button's skill id goes through here).
+
+        The owner runs an active skill at its current version, or an older ``version`` they name; members
+        run the version approved for their share. ``SkillNotFound``, ``SkillNotRunnable`` or
+        ``VersionNotFound`` otherwise.
+        """
+        who = as_caller(caller)
+        with self._session() as session:
+            skill, share = visible_skill(session, skill_id, who)
+            if skill.status != SkillStatus.ACTIVE:
+                raise SkillNotRunnable(_not_runnable_message(skill))
+            if share is not None:
+                share = member_share(session, skill, who, to_run=True)
+                if share is None:
+                    raise SkillNotRunnable(f"skill '{skill.name}' is shared with you to read, not to run")
+                if version is not None and version != share.approved_version:
+                    raise VersionNotFound(
+                        f"skill '{skill.name}' is shared with you at version {share.approved_version} only"
+                    )
+                wanted = share.approved_version
+            else:
+                wanted = skill.current_version if version is None else version
+            row = session.exec(_version_query(skill_id, wanted)).first() if wanted is not None else None
+            if row is None:
+                raise VersionNotFound(f"skill '{skill.name}' has no version {wanted}")
+            return RunnableSkill(skill, row, share)
+
+    def list_runnable(self, caller: Viewer) -> list[RunnableSkill]:
+        """The caller's own active skills, then those shared with them to run, each by name."""
+        who = as_caller(caller)
+        with self._session() as session:
+            own = session.exec(
+                select(Skill, SkillVersion)
+                .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
+                .where(
+                    *owned_by(who.user),
+                    Skill.status == SkillStatus.ACTIVE.value,
+                    col(SkillVersion.version) == col(Skill.current_version),
+                )
+                .order_by(col(Skill.name))
+            ).all()
+            shared = session.exec(
+                select(Skill, SkillVersion, SkillShare)
+                .join(SkillShare, col(SkillShare.skill_id) == col(Skill.id))
+                .join(
+                    SkillVersion,
+                    (col(SkillVersion.skill_id) == col(Skill.id))
+                    & (col(SkillVersion.version) == col(SkillShare.approved_version)),
+                )
+                .where(Skill.status == SkillStatus.ACTIVE.value, SkillShare.role == ShareRole.RUN.value)
+                .where(*member_shares(who))
+                .order_by(col(Skill.name), col(Skill.id))
+            ).all()
+            found = [RunnableSkill(skill, version) for skill, version in own]
+            seen = {skill.id for skill, _ in own}
+            for skill, version, share in shared:
+                if skill.id not in seen:
+                    seen.add(skill.id)
+                    found.append(RunnableSkill(skill, version, share))
+            return found
+
+    # --------------------------------------------------------------------------------------- transfer
+
+    def export_file(self, skill_id: int, viewer: Viewer, version: int | None = None) -> str:
+        """The version as one readable ``.py`` file with a metadata header (save it as ``<name>.py``)."""
+        skill = self.get(skill_id, viewer)
+        row = self.get_version(skill_id, viewer, version)
+        return SkillFile(skill.name, skill.description, row.version, list(row.tools), row.code).render(self._clock())
+
+    def import_file(
+        self, owner: Owner, text: str, *, name: str | None = None, source_thread: str | None = None
+    ) -> tuple[Skill, SkillVersion]:
+        """Read an exported ``.py`` file: a new draft, or a new version of the owner's skill of that name.
+
+        Either way nothing runs until the owner approves it. Raises ``InvalidSkillFile`` or ``SkillCodeError``.
+        """
+        parsed = SkillFile.parse(text)
+        wanted = name or parsed.name
+        _check_name(wanted)
+        with self._session() as session:
+            existing = session.exec(select(Skill).where(*owned_by(owner), Skill.name == wanted)).first()
+        if existing is None:
+            skill = self.create_draft(owner, wanted, parsed.description, parsed.code, parsed.tools, source_thread)
+            return skill, self.get_version(skill.id, owner, 1)
+        version = self.add_version(existing.id, owner, parsed.code, parsed.tools)
+        return self.get(existing.id, owner), version
 
     # ------------------------------------------------------------------------------------------- runs
 
@@ -217,8 +489,14 @@ class SkillStore:
         triggered_by: str,
         trigger: str,
         parameters: dict[str, Any],
+        *,
+        attempt: int = 1,
+        retry_of: int | None = None,
     ) -> SkillRun:
-        """Record that a run of ``version`` began (status "running"). ``trigger`` is a ``RunTrigger`` value."""
+        """Record that a run of ``version`` began (status "running"). ``trigger`` is a ``RunTrigger`` value.
+
+        Automatic retries pass their ``attempt`` number and the id of the first attempt as ``retry_of``.
+        """
         allowed = [member.value for member in RunTrigger]
         if trigger not in allowed:
             raise ValueError(f"trigger {trigger!r} is not one of {', '.join(allowed)}")
@@ -233,6 +511,8 @@ class SkillStore:
                 parameters=as_stored_json(parameters),
                 status=RunStatus.RUNNING.value,
                 started_at=self._clock(),
+                attempt=attempt,
+                retry_of=retry_of,
             )
             session.add(run)
             session.commit()
@@ -270,7 +550,7 @@ class SkillStore:
             return run
 
     def runs(self, skill_id: int, limit: int = 20) -> list[SkillRun]:
-        """The skill's most recent runs, newest first."""
+        """The skill's most recent runs, newest first (for the runtime; people use ``history``)."""
         with self._session() as session:
             return list(
                 session.exec(
@@ -280,6 +560,50 @@ class SkillStore:
                     .limit(limit)
                 ).all()
             )
+
+    def history(self, skill_id: int, viewer: Viewer, limit: int = 20) -> list[SkillRun]:
+        """The runs ``viewer`` may see, newest first: the owner's own, scheduled and agent runs; a member's own runs.
+
+        A member's run acts on the member's account, so its results stay theirs: the owner does not see them.
+        """
+        with self._session() as session:
+            skill, _ = visible_skill(session, skill_id, viewer)
+            user = as_caller(viewer).user
+            mine = col(SkillRun.triggered_by) == user.user_ref
+            if skill.is_owned_by(user):
+                mine = or_(mine, *(col(SkillRun.triggered_by).startswith(prefix) for prefix in OWNER_RUN_PREFIXES))
+            return list(
+                session.exec(
+                    select(SkillRun)
+                    .where(SkillRun.skill_id == skill_id, mine)
+                    .order_by(col(SkillRun.started_at).desc(), col(SkillRun.id).desc())
+                    .limit(limit)
+                ).all()
+            )
+
+    def get_run(self, run_id: int, viewer: Viewer) -> SkillRun:
+        """One run the viewer may see (as in ``history``); ``RunNotFound`` otherwise (a Retry button goes here)."""
+        user = as_caller(viewer).user
+        with self._session() as session:
+            run = session.get(SkillRun, run_id)
+            if run is not None:
+                try:
+                    skill, _ = visible_skill(session, run.skill_id, viewer)
+                except SkillNotFound:
+                    skill = None
+                if skill is not None and (
+                    run.triggered_by == user.user_ref
+                    or (skill.is_owned_by(user) and run.triggered_by.startswith(OWNER_RUN_PREFIXES))
+                ):
+                    return run
+        raise RunNotFound(f"you have no run with id {run_id}; /skill history NAME lists your runs")
+
+    def prune_runs(self, policy: RetentionPolicy) -> int:
+        """Delete finished runs that ``policy`` no longer keeps; the number deleted. Nothing else is deleted."""
+        with self._session() as session:
+            deleted = prune_runs(session, policy, self._clock())
+            session.commit()
+            return deleted
 
     # ---------------------------------------------------------------------------------- conversations
 
@@ -369,30 +693,31 @@ def _name_taken(name: str, existing: Skill | None) -> SkillNameTaken:
     )
 
 
-def _owned_by(owner: Owner) -> tuple[Any, ...]:
-    return (
-        Skill.owner_platform == owner.platform,
-        Skill.owner_team == owner.team,
-        Skill.owner_user == owner.user,
-    )
-
-
-def _version_query(skill_id: int, version: int) -> SelectOfScalar[SkillVersion]:
+def _version_query(skill_id: int, version: int | None) -> SelectOfScalar[SkillVersion]:
     return select(SkillVersion).where(SkillVersion.skill_id == skill_id, SkillVersion.version == version)
 
 
-def _visible_skill(session: Session, skill_id: int, viewer: Owner) -> Skill:
-    skill = session.get(Skill, skill_id)
-    if skill is None or not skill.is_owned_by(viewer):
-        raise SkillNotFound(f"you have no skill with id {skill_id}; list your skills to find its id")
-    return skill
+def _not_runnable_message(skill: Skill) -> str:
+    if skill.status == SkillStatus.DRAFT:
+        return f"skill '{skill.name}' is a draft: its owner must approve it before it runs"
+    return f"skill '{skill.name}' is {skill.status}; its owner can activate it again"
 
 
-def _owned_skill(session: Session, skill_id: int, by: Owner, action: str, lock: bool = False) -> Skill:
-    """The skill if ``by`` owns it; ``lock`` holds its row until commit (PostgreSQL; SQLite locks the file)."""
-    skill = session.get(Skill, skill_id, with_for_update=lock)
-    if skill is None:
-        raise SkillNotFound(f"there is no skill with id {skill_id}")
-    if not skill.is_owned_by(by):
-        raise NotAllowed(f"only the owner of skill '{skill.name}' can {action} it; ask them, or save your own copy")
-    return skill
+def version_diff(name: str, before: SkillVersion, after: SkillVersion) -> VersionDiff:
+    """The ``VersionDiff`` between two versions of skill ``name``."""
+    lines = difflib.unified_diff(
+        before.code.splitlines(),
+        after.code.splitlines(),
+        fromfile=f"{name} v{before.version}",
+        tofile=f"{name} v{after.version}",
+        lineterm="",
+    )
+    code_diff = "".join(f"{line}\n" for line in lines)
+    return VersionDiff(
+        skill_name=name,
+        old=before.version,
+        new=after.version,
+        code_diff=code_diff,
+        tools_added=sorted(set(after.tools) - set(before.tools)),
+        tools_removed=sorted(set(before.tools) - set(after.tools)),
+    )

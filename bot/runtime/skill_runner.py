@@ -1,46 +1,395 @@
-"""Running a saved skill: the same sandbox and tool bridge as the agent, and no model at all."""
+"""Running a saved skill: the same sandbox and tool bridge as the agent, and no model at all.
+
+A run is prepared first (``prepare``, ``prepare_retry``, ``prepare_scheduled``): the store decides whether
+the caller may run the skill and which version, and the arguments are typed from chat text, so a surface
+can answer at once with an error or an ack. ``start`` then runs it: the skill's memory is loaded into the
+sandbox, the code runs with only the tools it declares acting for the caller's account, every attempt is
+recorded, and transient failures are retried with the skill's backoff unless a write that is not safe to
+repeat already happened. ``preview`` is the same run as a dry run: writes are listed, not made.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot.runtime.bridge import ToolBridge
-from skills_db.models import Owner, Skill, SkillRun, SkillVersion
-from skills_db.store import SkillStore
+from bot.runtime.bridge import BridgedSession, ToolBridge
+from integrations.errors import ToolError
+from sandbox.result import ExecResult, ToolCallRecord
+from skills_db.access import Viewer, as_caller
+from skills_db.errors import SkillNotFound
+from skills_db.memory import MAX_KEY_CHARS, MAX_VALUE_BYTES
+from skills_db.models import Owner, RunStatus, RunTrigger, Skill, SkillRun, SkillVersion
+from skills_db.params import SkillParameter, coerce_arguments, parse_arguments
+from skills_db.schedules import DueRun
+from skills_db.store import SCHEDULE_TRIGGER_PREFIX, RunnableSkill, SkillStore
+
+# Failed tool calls whose message says one of these are worth another attempt (throttling, outages, network).
+TRANSIENT_MARKERS = ("throttl", "temporarily unavailable", "timed out", "could not reach", "try again")
+WRITE_EFFECTS = frozenset({"write", "send", "destructive"})
+RECORDED_ARGS_LIMIT = 2_000  # characters of JSON kept per tool call's arguments in the run record
+
+# Defines memory_get / memory_set / memory_delete in the sandbox scope over a snapshot of the skill's memory.
+MEMORY_PRELUDE = '''
+def __codemem_memory(snapshot, max_key, max_bytes):
+    import json
+    data, changed, removed = json.loads(snapshot), {}, set()
+
+    def memory_get(key, default=None):
+        """The value an earlier run of this skill stored under `key`, or `default`."""
+        return json.loads(json.dumps(data[key])) if key in data else default
+
+    def memory_set(key, value):
+        """Remember `value` (JSON: numbers, text, lists, dicts) under `key` for later runs of this skill."""
+        if not isinstance(key, str) or not 0 < len(key) <= max_key:
+            raise ValueError(f"memory keys are text of 1-{max_key} characters, got {key!r:.60}")
+        text = json.dumps(value)
+        if len(text.encode()) > max_bytes:
+            raise ValueError(f"memory value for {key!r} is over {max_bytes} bytes: store ids, not documents")
+        data[key] = changed[key] = json.loads(text)
+        removed.discard(key)
+
+    def memory_delete(key):
+        """Forget `key`."""
+        data.pop(key, None)
+        changed.pop(key, None)
+        removed.add(key)
+
+    def changes():
+        return {"set": changed, "removed": sorted(removed)}
+
+    return memory_get, memory_set, memory_delete, changes
+
+memory_get, memory_set, memory_delete, __codemem_memory_changes = __codemem_memory(__SNAPSHOT__, __MAX_KEY__, __MAX_BYTES__)
+del __codemem_memory
+'''
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run the store allowed: which version, typed arguments, and whose account its tools act for."""
+
+    skill: Skill
+    version: SkillVersion
+    arguments: dict[str, Any]
+    actor: Owner
+    triggered_by: str
+    trigger: str
+
+
+@dataclass
+class RunOutcome:
+    """Every attempt of a run (newest last) and, after a failure, why no further attempt was made."""
+
+    attempts: list[SkillRun]
+    transient: bool = False
+    blocked_by: list[str] = field(default_factory=list)
+
+    @property
+    def run(self) -> SkillRun:
+        """The last attempt: its status, result, logs and error are the run's."""
+        return self.attempts[-1]
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the last attempt succeeded."""
+        return self.run.status == RunStatus.SUCCEEDED
+
+    @property
+    def failure(self) -> str | None:
+        """For the owner's alert (with a Retry button): the error, and why it was not retried. None on success."""
+        if self.succeeded:
+            return None
+        error = self.run.error or "the run failed"
+        if self.blocked_by:
+            names = ", ".join(sorted(set(self.blocked_by)))
+            why = f"not retried automatically: {names} already ran and could be duplicated by a retry"
+        elif self.transient:
+            why = f"failed {len(self.attempts)} times in a row"
+        else:
+            why = "not retried automatically: retrying would fail the same way"
+        return f"{error}\n({why})"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run: what the skill returned and printed, and the writes it would have made."""
+
+    result: Any
+    logs: str
+    error: str | None
+    writes: list[dict[str, Any]]
 
 
 class SkillRunner:
-    """Executes a skill version with validated arguments and records the run."""
+    """Executes skill versions with validated arguments, retries and memory, and records every attempt."""
 
-    def __init__(self, store: SkillStore, bridge: ToolBridge, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        store: SkillStore,
+        bridge: ToolBridge,
+        timeout: float = 600.0,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.store = store
         self.bridge = bridge
         self.timeout = timeout
+        self._sleep = sleep
 
-    async def run(self, skill: Skill, version: SkillVersion, arguments: dict[str, Any], *,
-                  triggered_by: str, trigger: str) -> SkillRun:
-        """Run `version` of `skill` with `arguments` (already coerced) in a fresh sandbox session."""
-        run = self.store.start_run(skill_id=skill.id, version=version.version, triggered_by=triggered_by,
-                                   trigger=trigger, parameters=_jsonable(arguments))
-        owner = Owner(skill.owner_platform, skill.owner_team, skill.owner_user)
-        session = await self.bridge.open(owner, version.tools)
+    # ---------------------------------------------------------------------------------------- preparing
+
+    def prepare(
+        self,
+        caller: Viewer,
+        *,
+        name: str | None = None,
+        skill_id: int | None = None,
+        version: int | None = None,
+        arguments: str | dict[str, str] = "",
+        trigger: str = RunTrigger.COMMAND.value,
+    ) -> PreparedRun:
+        """Authorize and type a run of the skill called ``name`` (or with id ``skill_id``, e.g. from a button).
+
+        ``arguments`` is ``key=value`` text or a dict of texts. Raises ``SkillNotFound``,
+        ``SkillNotRunnable``, ``VersionNotFound``, ``AmbiguousSkillName`` or ``ArgumentError``.
+        """
+        who = as_caller(caller)
+        if (name is None) == (skill_id is None):
+            raise ValueError("prepare needs exactly one of name= or skill_id=")
+        if skill_id is not None:
+            runnable = self.store.get_runnable(skill_id, who, version)
+        else:
+            found = self.store.find_runnable(who, name or "")
+            if found is None:
+                raise SkillNotFound(f"you have no skill named '{name}' that you can run; /skill list shows yours")
+            runnable = found
+        raw = parse_arguments(arguments) if isinstance(arguments, str) else dict(arguments)
+        return _prepared(runnable, raw, who.user, who.user.user_ref, trigger)
+
+    def prepare_retry(self, caller: Viewer, run_id: int) -> PreparedRun:
+        """The same version and arguments as run ``run_id`` again (the Retry button), if the caller may."""
+        who = as_caller(caller)
+        previous = self.store.get_run(run_id, who)
+        runnable = self.store.get_runnable(previous.skill_id, who, previous.version)
+        raw = {key: _as_text(value) for key, value in previous.parameters.items()}
+        return _prepared(runnable, raw, who.user, who.user.user_ref, RunTrigger.BUTTON.value)
+
+    def prepare_scheduled(self, due: DueRun) -> PreparedRun:
+        """A claimed schedule slot as a run of the skill's current version, as its owner."""
+        owner = due.skill.owner
+        runnable = self.store.get_runnable(due.skill.id, owner)
+        return _prepared(
+            runnable,
+            dict(due.schedule.arguments),
+            owner,
+            f"{SCHEDULE_TRIGGER_PREFIX}{due.schedule.id}",
+            RunTrigger.SCHEDULE.value,
+        )
+
+    # ------------------------------------------------------------------------------------------ running
+
+    async def run(
+        self, skill: Skill, version: SkillVersion, arguments: dict[str, Any], *, triggered_by: str, trigger: str
+    ) -> SkillRun:
+        """Run ``version`` of ``skill`` as its owner with ``arguments`` (already typed); the last attempt.
+
+        The caller must have authorized the run (``prepare`` does both: prefer it).
+        """
+        prepared = PreparedRun(skill, version, arguments, skill.owner, triggered_by, trigger)
+        return (await self.start(prepared)).run
+
+    async def start(self, prepared: PreparedRun) -> RunOutcome:
+        """Run it, retrying transient failures per the skill's policy; every attempt is recorded."""
+        policy = self.store.run_policy(prepared.skill)
+        outcome = RunOutcome(attempts=[])
+        first_id: int | None = None
+        for attempt in range(1, policy.max_attempts + 1):
+            record, result = await self._attempt(prepared, attempt, first_id)
+            outcome.attempts.append(record)
+            first_id = first_id or record.id
+            if record.status == RunStatus.SUCCEEDED:
+                return outcome
+            outcome.transient = _is_transient(result)
+            outcome.blocked_by = self._unsafe_writes(result.tool_calls)
+            if not outcome.transient or outcome.blocked_by or attempt == policy.max_attempts:
+                return outcome
+            await self._sleep(policy.delay_after(attempt))
+        return outcome
+
+    async def preview(self, prepared: PreparedRun) -> Preview:
+        """A dry run (not recorded): write tools report what they would do; memory changes are not kept."""
+        memory, opened = await asyncio.gather(
+            asyncio.to_thread(self.store.memory.snapshot, prepared.skill.id), self._open(prepared, dry_run=True)
+        )
+        result, _ = await self._execute(opened, prepared, memory, dry_run=True)
+        writes = [
+            {"name": call.name, "args": call.args, "ok": call.ok, "error": call.error}
+            for call in result.tool_calls
+            if self._effect(call.name) in WRITE_EFFECTS
+        ]
+        failed = result.error is not None or result.timed_out
+        return Preview(None if failed else result.value, _logs([result]), _error(result), writes)
+
+    async def _attempt(self, prepared: PreparedRun, attempt: int, first_id: int | None) -> tuple[SkillRun, ExecResult]:
+        skill, version = prepared.skill, prepared.version
+        # The records and the sandbox start side by side: the session start hides the database's latency.
+        run, memory, opened = await asyncio.gather(
+            asyncio.to_thread(
+                self.store.start_run,
+                skill.id,
+                version.version,
+                prepared.triggered_by,
+                prepared.trigger,
+                _jsonable(prepared.arguments),
+                attempt=attempt,
+                retry_of=first_id,
+            ),
+            asyncio.to_thread(self.store.memory.snapshot, skill.id),
+            self._open(prepared, dry_run=False),
+        )
+        result, changes = await self._execute(opened, prepared, memory, dry_run=False)
+        error = _error(result)
+        if changes is not None and (changes["set"] or changes["removed"]):
+            try:
+                await asyncio.to_thread(self.store.memory.apply, skill.id, changes["set"], changes["removed"])
+            except ValueError as problem:
+                error = f"{error}\n" if error else ""
+                error += f"the skill's memory was not saved: {problem}"
+        record = await asyncio.to_thread(
+            self.store.finish_run,
+            run.id,
+            RunStatus.FAILED.value if error else RunStatus.SUCCEEDED.value,
+            None if error else result.value,
+            _logs([result]),
+            [self._call_record(call) for call in result.tool_calls],
+            error,
+        )
+        return record, result
+
+    async def _open(self, prepared: PreparedRun, *, dry_run: bool) -> BridgedSession | ExecResult:
+        """A sandbox session with the version's tools, or the result that says why there is none."""
         try:
-            steps = [await session.session.exec(version.code, timeout=self.timeout)]
-            if not steps[0].error:
-                steps.append(await session.session.exec(f"await run({_call_arguments(arguments)})",
-                                                        timeout=self.timeout))
+            return await self.bridge.open(prepared.actor, prepared.version.tools, dry_run=dry_run)
+        except (ToolError, ValueError) as problem:
+            return _not_started(f"the skill's tools could not be loaded: {problem}")
+
+    async def _execute(
+        self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any], *, dry_run: bool
+    ) -> tuple[ExecResult, dict[str, Any] | None]:
+        """Run the code in the fresh session (then close it); the combined result of its steps, and the memory changes."""
+        if isinstance(opened, ExecResult):
+            return opened, None
+        session = opened.session
+        try:
+            prelude = await session.exec(_memory_prelude(memory), timeout=self.timeout)
+            if prelude.error:
+                return prelude, None
+            steps = [await session.exec(prepared.version.code, timeout=self.timeout)]
+            if not steps[0].error and not steps[0].timed_out:
+                steps.append(await session.exec(f"await run({_call_arguments(prepared.arguments)})",
+                                                timeout=self.timeout))
+            changes = None
+            if not dry_run and not any(step.restarted for step in steps):
+                saved = await session.exec("__codemem_memory_changes()", timeout=self.timeout)
+                changes = saved.value if isinstance(saved.value, dict) else None
         finally:
-            await session.close()
-        outcome = steps[-1]
-        failed = outcome.error is not None or outcome.timed_out
-        return self.store.finish_run(
-            run.id, status="failed" if failed else "succeeded",
-            result=None if failed else outcome.value,
-            logs="".join(step.stdout for step in steps),
-            tool_calls=[{"name": c.name, "ok": c.ok, "duration_ms": round(c.duration_ms, 2), "error": c.error}
-                        for step in steps for c in step.tool_calls],
-            error=outcome.error or ("the run took longer than its time limit" if outcome.timed_out else None))
+            await opened.close()
+        return _combined(steps), changes
+
+    # ----------------------------------------------------------------------------------------- tool calls
+
+    def _effect(self, name: str) -> str | None:
+        try:
+            return self.bridge.registry.get(name).effect
+        except ToolError:
+            return None
+
+    def _unsafe_writes(self, calls: list[ToolCallRecord]) -> list[str]:
+        """Writes that were attempted and are not safe to repeat: a retry would do them again."""
+        unsafe = []
+        for call in calls:
+            try:
+                spec = self.bridge.registry.get(call.name)
+            except ToolError:
+                continue
+            if spec.effect in WRITE_EFFECTS and not spec.retry_safe:
+                unsafe.append(call.name)
+        return unsafe
+
+    def _call_record(self, call: ToolCallRecord) -> dict[str, Any]:
+        args_text = json.dumps(call.args, default=str, ensure_ascii=False)
+        return {
+            "name": call.name,
+            "effect": self._effect(call.name),
+            "ok": call.ok,
+            "duration_ms": round(call.duration_ms, 2),
+            "error": call.error,
+            "args": call.args if len(args_text) <= RECORDED_ARGS_LIMIT else {"truncated": args_text[:200]},
+        }
+
+
+def _prepared(runnable: RunnableSkill, raw: dict[str, str], actor: Owner, triggered_by: str, trigger: str) -> PreparedRun:
+    parameters = [SkillParameter.from_dict(p) for p in runnable.version.parameters]
+    arguments = coerce_arguments(parameters, raw)
+    return PreparedRun(runnable.skill, runnable.version, arguments, actor, triggered_by, trigger)
+
+
+def _is_transient(result: ExecResult) -> bool:
+    """Worth another attempt: a timeout, a lost worker, or a tool call that failed for a passing reason."""
+    if result.timed_out or result.restarted:
+        return True
+    return any(
+        not call.ok and any(marker in (call.error or "").lower() for marker in TRANSIENT_MARKERS)
+        for call in result.tool_calls
+    )
+
+
+def _memory_prelude(memory: dict[str, Any]) -> str:
+    snapshot = json.dumps(json.dumps(memory, ensure_ascii=False))
+    return (
+        MEMORY_PRELUDE.replace("__SNAPSHOT__", snapshot)
+        .replace("__MAX_KEY__", str(MAX_KEY_CHARS))
+        .replace("__MAX_BYTES__", str(MAX_VALUE_BYTES))
+    )
+
+
+def _combined(steps: list[ExecResult]) -> ExecResult:
+    """One result for the code and the call of ``run``: the last step's outcome, every step's output and calls."""
+    last = steps[-1]
+    return ExecResult(
+        stdout="".join(step.stdout for step in steps),
+        stderr="".join(step.stderr for step in steps),
+        value=last.value,
+        value_repr=last.value_repr,
+        error=last.error,
+        duration_ms=sum(step.duration_ms for step in steps),
+        tool_calls=[call for step in steps for call in step.tool_calls],
+        timed_out=any(step.timed_out for step in steps),
+        restarted=any(step.restarted for step in steps),
+    )
+
+
+def _not_started(error: str) -> ExecResult:
+    return ExecResult(stdout="", stderr="", value=None, value_repr=None, error=error, duration_ms=0.0, tool_calls=[])
+
+
+def _error(result: ExecResult) -> str | None:
+    if result.error:
+        return result.error
+    if result.timed_out:
+        return "the run took longer than its time limit"
+    return None
+
+
+def _logs(results: list[ExecResult]) -> str:
+    text = "".join(result.stdout for result in results)
+    errors = "".join(result.stderr for result in results)
+    return text + (f"[stderr]\n{errors}" if errors else "")
 
 
 def _call_arguments(arguments: dict[str, Any]) -> str:
@@ -50,12 +399,23 @@ def _call_arguments(arguments: dict[str, Any]) -> str:
 
 def _literal(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        return f"datetime.fromisoformat({value.isoformat()!r})"
+        return f"__import__('datetime').datetime.fromisoformat({value.isoformat()!r})"
     if isinstance(value, dt.date):
-        return f"date.fromisoformat({value.isoformat()!r})"
+        return f"__import__('datetime').date.fromisoformat({value.isoformat()!r})"
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
     return repr(value)
+
+
+def _as_text(value: Any) -> str:
+    """A stored (JSON) argument back as the text ``coerce_arguments`` reads."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
 
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:

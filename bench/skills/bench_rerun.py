@@ -1,0 +1,139 @@
+"""Benchmark: the case-study skill rerun through the runner vs. the same code as a plain script.
+
+Both run the same `run(...)` against the same workspace emulator in this process's run:
+- plain: the code is exec'd in this process with the tools as ordinary async functions (no sandbox, no
+  store, no run record);
+- runner: `SkillRunner.start` — authorization, argument typing, a fresh sandbox worker, tool calls over
+  the bridge, skill memory, and the run recorded in SQLite.
+- runner, warm sandbox: the same, with the sandbox session opened before the timed part, as a pool of
+  pre-warmed workers would hand it over (the session start is the runner's one fixed cost).
+Rounds alternate (plain, runner, warm, plain, ...) after a warm-up of each, and the medians are compared.
+Goal: runner / plain <= 1.15.
+
+    python bench/skills/bench_rerun.py [--rounds 15] [--messages 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bot.agent.skill_code import skill_source  # noqa: E402
+from bot.runtime.bridge import BridgedSession, ToolBridge  # noqa: E402
+from bot.runtime.skill_runner import SkillRunner  # noqa: E402
+from bot.workspace import DemoWorkspace  # noqa: E402
+from integrations.context import use_context  # noqa: E402
+from integrations.emulator import EmulatorServer, build_demo_workspace  # noqa: E402
+from integrations.registry import Registry, default_registry  # noqa: E402
+from skills_db import Owner, SkillStore, init_db, make_engine  # noqa: E402
+
+SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
+TOOLS = ["outlook_list_messages", "outlook_list_attachments", "outlook_get_attachment", "onedrive_upload_file"]
+OWNER = Owner("slack", "T1", "U1")
+GOAL = 1.15
+
+
+def case_study_code() -> str:
+    turns = yaml.safe_load(SCENARIO.read_text())["turns"]
+    code = next(c["args"]["code"] for t in turns for c in t.get("tool_calls", []) if c["name"] == "execute_code")
+    return skill_source(code)
+
+
+class PrewarmedBridge(ToolBridge):
+    """A bridge that hands out one session opened ahead of time (a stand-in for a pre-warmed pool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spare: BridgedSession | None = None
+
+    async def prewarm(self, owner: Owner, tools: list[str]) -> None:
+        self.spare = await super().open(owner, tools)
+
+    async def open(self, owner: Owner, tools: Any = (), *, dry_run: bool = False) -> BridgedSession:
+        if self.spare is not None and not dry_run:
+            spare, self.spare = self.spare, None
+            return spare
+        return await super().open(owner, tools, dry_run=dry_run)
+
+
+async def plain_script(code: str, registry: Registry, workspace: DemoWorkspace) -> dict[str, Any]:
+    """The code as a plain script: the tools are the registry's functions, called directly with a context."""
+    context = workspace.context_for(OWNER)
+    scope: dict[str, Any] = {spec.name: spec.fn for spec in registry.specs()}
+    exec(compile(code, "case_study.py", "exec"), scope)
+    with use_context(context):
+        return await scope["run"](days_back=15)
+
+
+async def main(rounds: int, messages: int) -> None:
+    code = case_study_code()
+    with EmulatorServer(build_demo_workspace(datetime.now(UTC), messages=messages)) as emulator, \
+            tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/bench.db")
+        init_db(engine)
+        store = SkillStore(engine)
+        registry = default_registry()
+        workspace = DemoWorkspace(emulator.url)
+        runner = SkillRunner(store, ToolBridge(registry, workspace))
+        warm_bridge = PrewarmedBridge(registry, workspace)
+        warm_runner = SkillRunner(store, warm_bridge)
+        skill = store.create_draft(OWNER, "save_email_attachments", "", code, TOOLS)
+        store.approve(skill.id, OWNER, 1)
+
+        async def via(chosen: SkillRunner) -> dict[str, Any]:
+            prepared = chosen.prepare(OWNER, name="save_email_attachments", arguments="days_back=15")
+            outcome = await chosen.start(prepared)
+            if not outcome.succeeded:
+                raise RuntimeError(outcome.run.error)
+            return outcome.run.result
+
+        jobs = {
+            "plain": lambda: plain_script(code, registry, workspace),
+            "runner": lambda: via(runner),
+            "warm": lambda: via(warm_runner),
+        }
+        results = {}
+        for name, job in jobs.items():  # warm-up: first Graph calls, imports
+            await warm_bridge.prewarm(OWNER, TOOLS)
+            results[name] = await job()
+        assert len({result["saved"] for result in results.values()}) == 1, results
+        timings: dict[str, list[float]] = {name: [] for name in jobs}
+        for _ in range(rounds):
+            for name, job in jobs.items():
+                if name == "warm":
+                    await warm_bridge.prewarm(OWNER, TOOLS)  # untimed, as a pool does it ahead of time
+                started = time.perf_counter()
+                await job()
+                timings[name].append((time.perf_counter() - started) * 1000)
+        engine.dispose()
+        plain_result = results["plain"]
+
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    print(f"case study: {plain_result['saved']} files from {messages} messages, {rounds} rounds each")
+    for name, values in timings.items():
+        print(f"  {name:7s} median {medians[name]:8.1f} ms   min {min(values):8.1f} ms   max {max(values):8.1f} ms")
+    for name in ("runner", "warm"):
+        ratio = medians[name] / medians["plain"]
+        verdict = "met" if ratio <= GOAL else "NOT met"
+        print(f"  ratio {name}/plain = {ratio:.3f} (goal <= {GOAL}: {verdict}), "
+              f"overhead {medians[name] - medians['plain']:.1f} ms per run")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--messages", type=int, default=60)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.rounds, arguments.messages))
