@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from sandbox.isolation import UIDS
 from sandbox.launch import WorkerLaunch
 from sandbox.protocol import FrameError, encode_frame, read_frame
 
@@ -63,11 +66,14 @@ class WorkerProcess:
             asyncio.create_task(self._drain(process.stderr, keep_tail=True)),
         ]
         self._receiver: asyncio.Task[None] | None = None
+        self._launch: WorkerLaunch | None = None
+        self._signal_pid = process.pid
 
     @classmethod
     async def start(cls, launch: WorkerLaunch, on_message: MessageHandler) -> WorkerProcess:
         """Start a worker and wait for its ``ready`` frame."""
         loop = asyncio.get_running_loop()
+        launch.prepare()
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
@@ -80,11 +86,13 @@ class WorkerProcess:
                 env=launch.environment(),
                 cwd=launch.workspace,
                 start_new_session=True,
-                preexec_fn=launch.limits.apply,
+                preexec_fn=launch.preexec,
             )
         except BaseException:
             os.close(request_write)
             os.close(reply_read)
+            if launch.uid is not None:
+                UIDS.give_back(launch.uid)
             raise
         finally:
             os.close(request_read)
@@ -97,13 +105,32 @@ class WorkerProcess:
             asyncio.streams.FlowControlMixin, os.fdopen(request_write, "wb", buffering=0)
         )
         worker = cls(process, reader, asyncio.StreamWriter(transport, protocol, None, loop), on_message)
-        await worker._wait_until_ready()
+        worker._launch = launch
+        ready = await worker._wait_until_ready()
+        if launch.jailed:  # signals go to the worker itself, not to bubblewrap around it
+            worker._signal_pid = _find_in_namespace(process.pid, ready.get("pid")) or process.pid
         worker._receiver = asyncio.create_task(worker._receive())
         return worker
 
     @property
     def pid(self) -> int:
+        """The host pid of the process started (bubblewrap, when jailed)."""
         return self._process.pid
+
+    def host_pid(self, inner_pid: int) -> int | None:
+        """The host pid of a process of this worker seen as ``inner_pid`` from inside (the same unjailed)."""
+        if self._launch is None or not self._launch.jailed:
+            return inner_pid
+        return _find_in_namespace(self._process.pid, inner_pid)
+
+    @property
+    def worker_pid(self) -> int:
+        """The host pid of the Python worker itself (inside the jail, when jailed)."""
+        return self._signal_pid
+
+    def attach(self, on_message: MessageHandler) -> None:
+        """Route the worker's non-reply messages to ``on_message`` (a pre-started worker joining a session)."""
+        self._on_message = on_message
 
     @property
     def alive(self) -> bool:
@@ -149,22 +176,26 @@ class WorkerProcess:
         """Send SIGINT to the worker (not its children): running user code gets a KeyboardInterrupt."""
         if self.alive:
             try:
-                os.kill(self._process.pid, signal.SIGINT)
+                os.kill(self._signal_pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
 
     async def kill(self) -> None:
-        """Kill the worker's whole process group and wait until it is gone. Idempotent."""
-        try:
-            os.killpg(self._process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the worker's whole process group (jailed: bubblewrap, whose pid namespace takes the rest) and wait. Idempotent."""
+        targets = [(os.killpg, self._process.pid)]
+        if self._signal_pid != self._process.pid and self._process.returncode is None:  # not a recycled pid
+            targets.insert(0, (os.kill, self._signal_pid))
+        for kill, pid in targets:
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self._receiver is not None:
             await asyncio.shield(self._receiver)
         else:
             await self._finish("killed before it was ready")
 
-    async def _wait_until_ready(self) -> None:
+    async def _wait_until_ready(self) -> dict[str, Any]:
         try:
             first = await asyncio.wait_for(read_frame(self._reader), READY_TIMEOUT_SECONDS)
         except (TimeoutError, FrameError) as exc:
@@ -174,6 +205,7 @@ class WorkerProcess:
             await self._finish("it stopped before it was ready")
             await self.kill()
             raise WorkerStartError(f"the sandbox worker did not start: {self._exit_reason}")
+        return first
 
     async def _receive(self) -> None:
         problem = ""
@@ -209,12 +241,18 @@ class WorkerProcess:
             drain.cancel()
         self._exit_reason = self._describe_exit(problem)
         self._writer.close()
+        if self._launch is not None and self._launch.uid is not None:
+            await _kill_uid(self._launch.uid, jailed=self._launch.jailed)
+        if self._launch is not None and self._launch.owns_workspace:
+            shutil.rmtree(self._launch.workspace, ignore_errors=True)
         for reply in self._replies.values():
             if not reply.done():
                 reply.set_exception(WorkerExited(self._exit_reason))
 
     def _describe_exit(self, problem: str) -> str:
         code = self._process.returncode
+        if code is not None and code > 128 and self._launch is not None and self._launch.jailed:
+            code = 128 - code  # bubblewrap reports a worker killed by signal N as exit code 128 + N
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -237,3 +275,35 @@ class WorkerProcess:
             if keep_tail:
                 text = self._stderr_tail + chunk.decode("utf-8", errors="replace")
                 self._stderr_tail = text[-STDERR_TAIL_CHARS:]
+
+
+def _find_in_namespace(root_pid: int, inner_pid: object) -> int | None:
+    """The host pid of the descendant of ``root_pid`` whose pid in its own namespace is ``inner_pid``."""
+    pending = [root_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:") and line.split()[-1] == str(inner_pid) and pid != root_pid:
+                return pid
+        pending += [int(child) for child in children]
+    return None
+
+
+async def _kill_uid(uid: int, *, jailed: bool) -> None:
+    """Kill every process left by a dedicated uid, then give the uid back.
+
+    In a jail the pid namespace already took them all; unjailed, a process that left the worker's
+    process group (``setsid``) would survive, so ``kill -9 -1`` runs as that uid.
+    """
+    if not jailed:
+        killer = await asyncio.create_subprocess_exec(
+            "kill", "-9", "-1", preexec_fn=lambda: os.setresuid(uid, uid, uid),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        await killer.wait()
+    UIDS.give_back(uid)

@@ -1,9 +1,14 @@
 """Framing between the host and a sandbox worker.
 
-A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (one object).
-Frames travel on two dedicated pipes, never on the worker's stdout/stderr, so nothing user code
-prints can be taken for a frame. The worker (``worker.py``) is stdlib-only and cannot import this
-module: it carries a copy of the same few lines, and the tests check the two against each other.
+A frame is a 4-byte big-endian header followed by its body. A *message* frame has a clear top bit and
+holds UTF-8 JSON (one object). Raw bytes (``bytes`` values anywhere in a message) travel without
+base64: each becomes ``{"$blob": N}`` in the JSON, the message gets ``"$blobs": COUNT``, and COUNT
+*blob* frames (top bit of the header set, then the raw bytes) follow it at once.
+
+Frames travel on two dedicated pipes (or, for E2B, the worker's private copy of its stdio), never on
+the stdout/stderr that user code and its children write to, so nothing printed can be taken for a
+frame. The worker (``worker.py``) is stdlib-only and cannot import this module: it carries a copy of
+the same few lines, and the tests check the two against each other.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct(">I")
+BLOB_FLAG = 0x8000_0000
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+BLOB_KEY = "$blob"
+BLOB_COUNT_KEY = "$blobs"
 
 
 class FrameError(Exception):
-    """A frame could not be encoded or decoded (too large, not JSON, not an object)."""
+    """A frame could not be encoded or decoded (too large, not JSON, not an object, blobs missing)."""
 
 
 def json_default(value: Any) -> Any:
@@ -41,15 +49,32 @@ def json_default(value: Any) -> Any:
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
-    """Encode one message as a length-prefixed frame; raises ``TypeError`` for values that are not JSON-able."""
-    text = json.dumps(message, default=json_default, ensure_ascii=False)
+    """Encode one message (and its ``bytes`` values as blob frames); ``TypeError`` for values that are not JSON-able."""
+    blobs: list[bytes] = []
+
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            blobs.append(bytes(value))
+            return {BLOB_KEY: len(blobs) - 1}
+        return json_default(value)
+
+    text = json.dumps(message, default=default, ensure_ascii=False)
+    if blobs:
+        text = text[:-1] + f', "{BLOB_COUNT_KEY}": {len(blobs)}}}'  # a message with blobs is never ``{}``
     try:
         body = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (e.g. undecodable file names): escape them as JSON does
-        body = json.dumps(message, default=json_default).encode("ascii")
-    if len(body) > MAX_FRAME_BYTES:
-        raise FrameError(f"frame of {len(body):,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
-    return HEADER.pack(len(body)) + body
+        body = json.dumps(json.loads(text)).encode("ascii")
+    parts = [_header(len(body), 0), body]
+    for blob in blobs:
+        parts += [_header(len(blob), BLOB_FLAG), blob]
+    return b"".join(parts)
+
+
+def _header(length: int, flag: int) -> bytes:
+    if length > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+    return HEADER.pack(length | flag)
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
@@ -63,19 +88,74 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return message
 
 
+def blob_count(message: dict[str, Any]) -> int:
+    """How many blob frames follow ``message``; ``FrameError`` for a count that is not a small natural number."""
+    count = message.pop(BLOB_COUNT_KEY, 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10_000:
+        raise FrameError(f"bad blob count {count!r}")
+    return count
+
+
+def attach_blobs(value: Any, blobs: list[bytes]) -> Any:
+    """Replace every ``{"$blob": N}`` in ``value`` by the N-th blob; ``FrameError`` for a bad index."""
+    if isinstance(value, dict):
+        if len(value) == 1 and BLOB_KEY in value:
+            index = value[BLOB_KEY]
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(blobs):
+                raise FrameError(f"blob reference {index!r} has no blob frame")
+            return blobs[index]
+        return {key: attach_blobs(item, blobs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [attach_blobs(item, blobs) for item in value]
+    return value
+
+
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """Read one frame; ``None`` at a clean end of stream (between frames)."""
+    """Read one message and the blob frames that belong to it; ``None`` at a clean end of stream (between messages)."""
     try:
         header = await reader.readexactly(HEADER.size)
     except asyncio.IncompleteReadError as exc:
         if not exc.partial:
             return None
         raise FrameError("stream ended inside a frame header") from None
-    (length,) = HEADER.unpack(header)
+    message = decode_body(await _read_body(reader, header, expect_blob=False))
+    count = blob_count(message)
+    if not count:
+        return message
+    blobs = []
+    for _ in range(count):
+        try:
+            header = await reader.readexactly(HEADER.size)
+        except asyncio.IncompleteReadError:
+            raise FrameError("stream ended before the blob frames of a message") from None
+        blobs.append(await _read_body(reader, header, expect_blob=True))
+    return attach_blobs(message, blobs)
+
+
+async def _read_body(reader: asyncio.StreamReader, header: bytes, *, expect_blob: bool) -> bytes:
+    (word,) = HEADER.unpack(header)
+    if bool(word & BLOB_FLAG) != expect_blob:
+        raise FrameError("a blob frame where a message was expected" if not expect_blob else "a message where a blob frame was expected")
+    length = word & ~BLOB_FLAG
     if length > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
     try:
-        body = await reader.readexactly(length)
+        return await reader.readexactly(length)
     except asyncio.IncompleteReadError:
         raise FrameError("stream ended inside a frame body") from None
-    return decode_body(body)
+
+
+def decode_frame(data: bytes) -> dict[str, Any]:
+    """Decode one whole encoded message (with its blob frames) held in memory, as ``encode_frame`` made it."""
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    coroutine = read_frame(reader)
+    try:
+        coroutine.send(None)  # reading fed data never waits
+    except StopIteration as done:
+        if done.value is None:
+            raise FrameError("no frame in the data") from None
+        return done.value
+    coroutine.close()
+    raise FrameError("the data ends inside a frame")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
 from sandbox.launch import ResourceLimits, WorkerLaunch
 from sandbox.process import WorkerExited, WorkerProcess, WorkerStartError
 from sandbox.protocol import FrameError, encode_frame
@@ -27,10 +28,16 @@ Dispatcher = Callable[[str, dict], Awaitable[Any]]
 """Performs one tool call by name; raises an exception whose ``str()`` is the message shown in the sandbox."""
 
 INTERRUPT_GRACE_SECONDS = 2.0
+DEFAULT_TOOL_CALL_BUDGET = 1_000
 
 
 class SubprocessSession:
-    """A persistent Python scope in a local worker subprocess, with tools bridged to ``dispatcher``."""
+    """A persistent Python scope in a local worker subprocess, with tools bridged to ``dispatcher``.
+
+    The worker runs at the best isolation the machine offers, up to ``isolation`` (see ``isolation``
+    for what was achieved). Only functions of the current catalogue reach the dispatcher, at most
+    ``tool_call_budget`` per ``exec``.
+    """
 
     def __init__(
         self,
@@ -40,6 +47,8 @@ class SubprocessSession:
         python: str = sys.executable,
         workdir: Path | None = None,
         limits: ResourceLimits | None = None,
+        isolation: IsolationLevel = IsolationLevel.JAIL,
+        tool_call_budget: int = DEFAULT_TOOL_CALL_BUDGET,
     ) -> None:
         self._dispatcher = dispatcher
         self._output_limit = output_limit
@@ -47,6 +56,11 @@ class SubprocessSession:
         self._workdir = Path(workdir) if workdir is not None else None
         self._owns_workdir = workdir is None
         self._limits = limits or ResourceLimits()
+        self._ceiling = isolation
+        self._budget = tool_call_budget
+        self._plan: JailPlan | None = None
+        self._tool_names: frozenset[str] = frozenset()
+        self._calls_started = 0
         self._worker: WorkerProcess | None = None
         self._catalogue: dict | None = None
         self._lock = asyncio.Lock()
@@ -67,6 +81,16 @@ class SubprocessSession:
         """True while a worker is running for this session."""
         return not self._closed and self._worker is not None and self._worker.alive
 
+    @property
+    def isolation(self) -> IsolationReport:
+        """The isolation this session's workers get on this machine (probed once per process)."""
+        return self._jail_plan().report
+
+    def _jail_plan(self) -> JailPlan:
+        if self._plan is None:
+            self._plan = plan_isolation(self._python, self._ceiling)
+        return self._plan
+
     async def start(self) -> None:
         """Start the worker (a no-op when it already runs)."""
         async with self._lock:
@@ -84,6 +108,7 @@ class SubprocessSession:
             assert self._worker is not None
             await self._apply_catalogue(self._worker, catalogue)
             self._catalogue = catalogue
+            self._tool_names = frozenset(entry["name"] for entry in catalogue.get("functions") or [])
 
     async def exec(self, code: str, timeout: float = 60.0) -> ExecResult:
         """Run ``code`` in the persistent scope; never raises for problems of the code or the worker."""
@@ -96,6 +121,7 @@ class SubprocessSession:
             worker = self._worker
             assert worker is not None
             self._tool_calls = calls = []
+            self._calls_started = 0
             started = time.monotonic()
             request = asyncio.ensure_future(
                 worker.request({"type": "exec", "code": code, "output_limit": self._output_limit})
@@ -154,11 +180,7 @@ class SubprocessSession:
         if self._worker is not None:
             await self._discard(self._worker)
             self._worker = None
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="codemem-sandbox-"))
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        launch = WorkerLaunch(python=self._python, workspace=self._workdir, limits=self._limits)
-        worker = await WorkerProcess.start(launch, self._on_worker_message)
+        worker = await self._spawn()
         try:
             if self._catalogue is not None:
                 await self._apply_catalogue(worker, self._catalogue)
@@ -167,6 +189,21 @@ class SubprocessSession:
             raise
         self._worker = worker
         return replaced
+
+    async def _spawn(self) -> WorkerProcess:
+        """Start a worker for this session (the pool overrides this to hand out a pre-started one)."""
+        if self._plan is None:
+            self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
+        plan = self._plan
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="codemem-sandbox-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        uid = UIDS.take() if plan.dedicated_uid else None
+        launch = WorkerLaunch(
+            python=plan.python, workspace=self._workdir, limits=self._limits, plan=plan, uid=uid,
+            share_workspace=not self._owns_workdir,
+        )
+        return await WorkerProcess.start(launch, self._on_worker_message)
 
     async def _discard(self, worker: WorkerProcess) -> None:
         """Kill a worker and cancel the tool calls it was waiting for."""
@@ -233,6 +270,16 @@ class SubprocessSession:
         args = message.get("args") if isinstance(message.get("args"), dict) else {}
         call_id = message.get("call_id")
         started = time.monotonic()
+        refusal = None
+        if name not in self._tool_names:
+            refusal = f"{name} is not a function of this session: load it first (call load_functions)."
+        elif self._calls_started >= self._budget:
+            refusal = f"the budget of {self._budget} tool calls per run is spent: do fewer calls per run, e.g. batch them."
+        self._calls_started += 1
+        if refusal is not None:
+            calls.append(ToolCallRecord(name, args, False, 0.0, refusal))
+            await _send_quietly(worker, {"type": "tool_result", "call_id": call_id, "ok": False, "error": refusal})
+            return
         try:
             value = await self._dispatcher(name, args)
         except asyncio.CancelledError:

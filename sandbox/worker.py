@@ -1,6 +1,7 @@
 """The sandbox worker: a persistent Python scope driven by the host over two frame pipes.
 
-Run as ``python -I -S worker.py REQUEST_FD REPLY_FD``. Stdlib only: it must not import the
+Run as ``python -I -S worker.py REQUEST_FD REPLY_FD`` (or ``--stdio``: frames as base64 lines on the
+private copies of stdin/stdout, for E2B). Stdlib only: it must not import the
 ``sandbox`` package or anything of the project. Frames (4-byte big-endian length + UTF-8 JSON
 object) come in on REQUEST_FD and go out on REPLY_FD; the real stdout/stderr are not used for the
 protocol. The main thread runs an asyncio loop that executes cells one at a time; a reader thread
@@ -11,6 +12,7 @@ Requests from the host:
   {"type": "define_tools", "id", "catalogue": {"types": str, "functions": [{"name", "signature", "doc"}]}}
   {"type": "exec", "id", "code": str, "output_limit": int}
   {"type": "tool_result", "call_id", "ok": bool, "value" | "error"}
+  {"type": "interrupt"}            (like SIGINT, for channels that carry no signals)
 Messages to the host:
   {"type": "ready"}
   {"type": "reply", "id", ...}     (the answer to define_tools / exec)
@@ -19,6 +21,7 @@ Messages to the host:
 
 import ast
 import asyncio
+import base64
 import collections
 import collections.abc
 import dataclasses
@@ -41,6 +44,9 @@ import typing
 from typing import Any
 
 HEADER = struct.Struct(">I")
+BLOB_FLAG = 0x8000_0000
+BLOB_KEY = "$blob"
+BLOB_COUNT_KEY = "$blobs"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 CELL_PREFIX = "<cell-"
 TOOLS_MODULE = "tools"
@@ -71,32 +77,100 @@ def json_default(value: Any) -> Any:
 
 
 def encode_frame(message: dict) -> bytes:
-    """Encode one message as a length-prefixed frame; ``TypeError`` if it is not JSON-able."""
-    text = json.dumps(message, default=json_default, ensure_ascii=False)
+    """Encode one message (and its ``bytes`` values as blob frames); ``TypeError`` if it is not JSON-able."""
+    blobs: list[bytes] = []
+
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            blobs.append(bytes(value))
+            return {BLOB_KEY: len(blobs) - 1}
+        return json_default(value)
+
+    text = json.dumps(message, default=default, ensure_ascii=False)
+    if blobs:
+        text = text[:-1] + f', "{BLOB_COUNT_KEY}": {len(blobs)}}}'  # a message with blobs is never ``{}``
     try:
         body = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (e.g. undecodable file names): escape them as JSON does
-        body = json.dumps(message, default=json_default).encode("ascii")
-    if len(body) > MAX_FRAME_BYTES:
-        raise ValueError(f"message of {len(body):,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
-    return HEADER.pack(len(body)) + body
+        body = json.dumps(json.loads(text)).encode("ascii")
+    parts = [_header(len(body), 0), body]
+    for blob in blobs:
+        parts += [_header(len(blob), BLOB_FLAG), blob]
+    return b"".join(parts)
 
 
-def read_frame(stream: io.BufferedReader) -> dict | None:
-    """Read one frame from a buffered binary stream; ``None`` at end of stream."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (length,) = HEADER.unpack(header)
+def _header(length: int, flag: int) -> bytes:
     if length > MAX_FRAME_BYTES:
-        raise ValueError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
-    body = stream.read(length)
-    if len(body) < length:
+        raise ValueError(f"message of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+    return HEADER.pack(length | flag)
+
+
+def read_frame(stream: Any) -> dict | None:
+    """Read one message and its blob frames from a buffered binary stream; ``None`` at end of stream."""
+    body = _read_body(stream, expect_blob=False)
+    if body is None:
         return None
     message = json.loads(body.decode("utf-8"))
     if not isinstance(message, dict):
         raise ValueError("a frame must hold a JSON object")
-    return message
+    count = message.pop(BLOB_COUNT_KEY, 0)
+    if not count:
+        return message
+    blobs = []
+    for _ in range(int(count)):
+        blob = _read_body(stream, expect_blob=True)
+        if blob is None:
+            return None
+        blobs.append(blob)
+    return _attach_blobs(message, blobs)
+
+
+def _read_body(stream: Any, expect_blob: bool) -> bytes | None:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (word,) = HEADER.unpack(header)
+    if bool(word & BLOB_FLAG) != expect_blob:
+        raise ValueError("a blob frame out of place")
+    length = word & ~BLOB_FLAG
+    if length > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+    body = stream.read(length)
+    return body if len(body) == length else None
+
+
+def _attach_blobs(value: Any, blobs: list[bytes]) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and BLOB_KEY in value:
+            return blobs[value[BLOB_KEY]]
+        return {key: _attach_blobs(item, blobs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_attach_blobs(item, blobs) for item in value]
+    return value
+
+
+class LineFrames:
+    """Frames as base64 text lines over stdio (the E2B channel, whose SDK hands stdout over as text)."""
+
+    def __init__(self, reader: Any = None, writer: Any = None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._pending = b""
+
+    def read(self, size: int) -> bytes:
+        while len(self._pending) < size:
+            line = self._reader.readline()
+            if not line:
+                break
+            self._pending += base64.b64decode(line.strip())
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def write(self, frame: bytes) -> None:
+        self._writer.write(base64.b64encode(frame) + b"\n")
+
+    def flush(self) -> None:
+        self._writer.flush()
 
 
 # ---------------------------------------------------------------- output capture
@@ -318,14 +392,17 @@ class ResultConverter:
 
 
 class Worker:
-    """One persistent scope, the tool stubs in it, and the loop that runs cells."""
+    """One persistent scope, the tool stubs in it, and the loop that runs cells.
 
-    def __init__(self, requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
-        self._requests = requests
-        self._replies = replies
-        self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._loop = asyncio.new_event_loop()
-        self._work: asyncio.Queue[dict] = asyncio.Queue()
+    ``send_frame`` carries encoded frames to the host. ``serve`` runs the worker as its own process
+    over a frame stream; the in-process backend instead calls ``answer`` and ``resolve_tool_call``
+    from the host's loop (``own_process=False`` leaves ``sys.modules`` alone).
+    """
+
+    def __init__(self, send_frame: Any, *, own_process: bool = True) -> None:
+        self._send_frame = send_frame
+        self._own_process = own_process
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending_calls: dict[int, asyncio.Future] = {}
         self._call_ids = itertools.count(1)
         self._cell_numbers = itertools.count(1)
@@ -337,61 +414,66 @@ class Worker:
 
     def _new_scope(self) -> dict[str, Any]:
         module = types.ModuleType("__main__", "The sandbox scope.")
-        sys.modules["__main__"] = module  # so classes defined in cells resolve their module to this scope
+        if self._own_process:
+            sys.modules["__main__"] = module  # so classes defined in cells resolve their module to this scope
         scope = module.__dict__
         scope.update(ToolError=ToolError, submit=self._submit, help=_help)
         return scope
 
     # -- threads and the main loop
 
-    def run(self) -> None:
-        """Serve until the host closes the request pipe."""
-        asyncio.set_event_loop(self._loop)
-        signal.signal(signal.SIGINT, self._on_interrupt)
-        threading.Thread(target=self._write_frames, name="frame-writer", daemon=True).start()
-        threading.Thread(target=self._read_frames, name="frame-reader", daemon=True).start()
-        self._loop.create_task(self._serve())
-        self._send({"type": "ready", "pid": os.getpid()})
+    @classmethod
+    def serve(cls, requests: Any, replies: Any) -> None:
+        """Run as a process: frames in on ``requests``, out on ``replies``, until the host closes ``requests``."""
+        outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        worker = cls(outbox.put)
+        loop = worker._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        work: asyncio.Queue[dict] = asyncio.Queue()
+        signal.signal(signal.SIGINT, worker._on_interrupt)
+        threading.Thread(target=_write_frames, args=(outbox, replies), name="frame-writer", daemon=True).start()
+        threading.Thread(target=worker._read_frames, args=(requests, work), name="frame-reader", daemon=True).start()
+        loop.create_task(worker._serve(work))
+        worker._send({"type": "ready", "pid": os.getpid()})
         while True:
             try:
-                self._loop.run_forever()
+                loop.run_forever()
             except (KeyboardInterrupt, SystemExit):
                 continue  # raised by user code inside a task: the task holds the error; keep serving
 
-    def _write_frames(self) -> None:
-        while True:
-            frame = self._outbox.get()
-            self._replies.write(frame)
-            self._replies.flush()
-
-    def _read_frames(self) -> None:
+    def _read_frames(self, requests: Any, work: asyncio.Queue) -> None:
+        assert self._loop is not None
         try:
             while True:
-                message = read_frame(self._requests)
+                message = read_frame(requests)
                 if message is None:
                     break
-                if message.get("type") == "tool_result":
-                    self._loop.call_soon_threadsafe(self._resolve_tool_call, message)
+                kind = message.get("type")
+                if kind == "tool_result":
+                    self._loop.call_soon_threadsafe(self.resolve_tool_call, message)
+                elif kind == "interrupt":  # channels without signals (E2B): the same as SIGINT
+                    os.kill(os.getpid(), signal.SIGINT)
                 else:
-                    self._loop.call_soon_threadsafe(self._work.put_nowait, message)
+                    self._loop.call_soon_threadsafe(work.put_nowait, message)
         except Exception as exc:  # a broken pipe or frame: the host is gone or confused
             print(f"sandbox worker: cannot read requests: {exc!r}", file=sys.__stderr__, flush=True)
         os._exit(0)
 
     def _send(self, message: dict) -> None:
-        self._outbox.put(encode_frame(message))
+        self._send_frame(encode_frame(message))
 
-    async def _serve(self) -> None:
+    async def _serve(self, work: asyncio.Queue) -> None:
         """Answer requests one at a time, in the order they came."""
         while True:
-            request = await self._work.get()
+            request = await work.get()
             try:
-                reply = await self._answer(request)
+                reply = await self.answer(request)
                 self._send({"type": "reply", "id": request.get("id"), **reply})
             except Exception as exc:  # a malformed request or an unsendable result: say so, keep serving
                 self._send({"type": "reply", "id": request.get("id"), "error": f"the worker could not answer: {exc!r}"})
 
-    async def _answer(self, request: dict) -> dict:
+    async def answer(self, request: dict) -> dict:
+        """The reply (without type and id) to one ``exec`` or ``define_tools`` request."""
         kind = request.get("type")
         if kind == "exec":
             return await self._exec(str(request["code"]), int(request.get("output_limit", 20_000)))
@@ -410,9 +492,15 @@ class Worker:
             if caller.f_code.co_filename.startswith(CELL_PREFIX):
                 raise KeyboardInterrupt
             caller = caller.f_back
-        self._loop.call_soon_threadsafe(self._cancel_cell, task)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.cancel_cell, task)
 
-    def _cancel_cell(self, task: asyncio.Task) -> None:
+    def cancel_cell(self, task: asyncio.Task | None = None) -> None:
+        """Cancel the running cell (``task``, when given, must still be it): an interrupt at its current ``await``."""
+        task = task or self._cell_task
+        if task is None:
+            return
+        self._interrupted = True
         if self._cell_task is task:
             task.cancel()
 
@@ -493,7 +581,8 @@ class Worker:
             except Exception as exc:
                 return {"error": f"tool {entry.get('name')!r} has an unusable signature ({type(exc).__name__}: {exc})"}
         namespace.update(stubs)
-        sys.modules[TOOLS_MODULE] = module
+        if self._own_process:
+            sys.modules[TOOLS_MODULE] = module
         for name, stub in self._tool_names.items():
             if name not in stubs and self._scope.get(name) is stub:
                 del self._scope[name]
@@ -540,10 +629,10 @@ class Worker:
             frame = encode_frame({"type": "tool_call", "call_id": call_id, "name": name, "args": args})
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}(): the arguments must be JSON-able (str, numbers, lists, dicts, dataclasses, dates): {exc}") from None
-        future = self._loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         self._pending_calls[call_id] = future
         try:
-            self._outbox.put(frame)
+            self._send_frame(frame)
             reply = await future
         finally:
             self._pending_calls.pop(call_id, None)
@@ -551,7 +640,8 @@ class Worker:
             return reply.get("value")
         raise ToolError(reply.get("error") or f"{name} failed")
 
-    def _resolve_tool_call(self, message: dict) -> None:
+    def resolve_tool_call(self, message: dict) -> None:
+        """Hand a ``tool_result`` from the host to the stub waiting for it."""
         future = self._pending_calls.get(message.get("call_id"))
         if future is not None and not future.done():
             future.set_result(message)
@@ -587,15 +677,36 @@ def _help(*args: Any) -> None:
     pydoc.help(*args)
 
 
+def _write_frames(outbox: "queue.SimpleQueue[bytes]", replies: Any) -> None:
+    while True:
+        frame = outbox.get()
+        replies.write(frame)
+        replies.flush()
+
+
+def _private_stdio() -> tuple[Any, Any]:
+    """Take stdin/stdout for the frame channel and point fds 0 and 1 elsewhere, so that user code and
+    its children print to stderr (drained by the host, never parsed) and cannot write frames."""
+    request_fd, reply_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return LineFrames(reader=os.fdopen(request_fd, "rb")), LineFrames(writer=os.fdopen(reply_fd, "wb"))
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) != 3:
-        raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD")
-    request_fd, reply_fd = int(argv[1]), int(argv[2])
-    for fd in (request_fd, reply_fd):
-        os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
-    requests = os.fdopen(request_fd, "rb", buffering=1 << 16)
-    replies = os.fdopen(reply_fd, "wb", buffering=1 << 16)
-    Worker(requests, replies).run()
+    if argv[1:] == ["--stdio"]:
+        requests, replies = _private_stdio()
+    elif len(argv) == 3:
+        request_fd, reply_fd = int(argv[1]), int(argv[2])
+        for fd in (request_fd, reply_fd):
+            os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
+        requests = os.fdopen(request_fd, "rb", buffering=1 << 16)
+        replies = os.fdopen(reply_fd, "wb", buffering=1 << 16)
+    else:
+        raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD | worker.py --stdio")
+    Worker.serve(requests, replies)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,14 @@ async def wait_until(condition: Callable[[], bool], attempts: int = 200) -> bool
     return condition()
 
 
+def host_pid(session: SubprocessSession, inner_pid: int) -> int:
+    """The host pid of a process that code in ``session`` saw as ``inner_pid`` (they differ in a jail)."""
+    assert session._worker is not None
+    found = session._worker.host_pid(inner_pid)
+    assert found is not None, f"no process {inner_pid} in the session's jail"
+    return found
+
+
 def process_is_running(pid: int) -> bool:
     """True when ``pid`` exists and is not a zombie."""
     try:

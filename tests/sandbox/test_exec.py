@@ -5,9 +5,10 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from sandbox.isolation import IsolationLevel
 from sandbox.session import SubprocessSession
 
-from .conftest import RecordingDispatcher, process_is_running
+from .conftest import RecordingDispatcher, host_pid, process_is_running, wait_until
 
 
 async def test_scope_persists_across_execs(session: SubprocessSession) -> None:
@@ -136,25 +137,30 @@ async def test_host_environment_is_not_visible_inside(monkeypatch, dispatcher: R
     environment, cwd = result.value
     assert "CODEMEM_SECRET_TEST" not in environment
     assert "do-not-leak-7d1f" not in str(environment)
-    assert sorted(environment) == ["HOME", "LANG", "PATH"]
+    assert set(environment) - {"PWD"} == {"HOME", "LANG", "PATH"}  # bubblewrap sets PWD
     assert environment["HOME"] == cwd
 
 
 async def test_workspace_is_private_and_removed_on_close(dispatcher: RecordingDispatcher) -> None:
-    session = SubprocessSession(dispatcher)
+    session, other = SubprocessSession(dispatcher), SubprocessSession(dispatcher)
     await session.start()
+    await other.start()
     result = await session.exec("import os\nopen('notes.txt', 'w').write('hi')\nos.getcwd()")
-    workspace = Path(result.value)
-    assert (workspace / "notes.txt").read_text() == "hi"
-    assert workspace != Path.cwd()
+    assert (await session.exec("open('notes.txt').read()")).value == "hi"
+    assert (await other.exec(f"import os\nos.path.exists({result.value + '/notes.txt'!r})")).value is False
+    host_folder = session._workdir
+    assert host_folder is not None and host_folder != Path.cwd()
+    if session.isolation.level < IsolationLevel.JAIL:  # jailed, the workspace is a tmpfs inside the jail
+        assert (host_folder / "notes.txt").read_text() == "hi"
     await session.close()
-    assert not workspace.exists()
+    await other.close()
+    assert not host_folder.exists()
 
 
 async def test_a_given_workdir_is_used_and_kept(tmp_path: Path, dispatcher: RecordingDispatcher) -> None:
     async with SubprocessSession(dispatcher, workdir=tmp_path) as session:
         result = await session.exec("import os\nopen('out.csv', 'w').write('a,b')\nos.getcwd()")
-    assert Path(result.value) == tmp_path
+    assert result.value == ("/workspace" if session.isolation.level >= IsolationLevel.JAIL else str(tmp_path))
     assert (tmp_path / "out.csv").read_text() == "a,b"
 
 
@@ -190,11 +196,11 @@ async def test_close_is_idempotent_and_ends_the_worker(dispatcher: RecordingDisp
     session = SubprocessSession(dispatcher)
     await session.start()
     assert session.alive
-    pid = (await session.exec("import os\nos.getpid()")).value
+    pid = host_pid(session, (await session.exec("import os\nos.getpid()")).value)
     await session.close()
     await session.close()
     assert not session.alive
-    assert not process_is_running(pid)
+    assert await wait_until(lambda: not process_is_running(pid))
 
 
 

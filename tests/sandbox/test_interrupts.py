@@ -12,7 +12,7 @@ import pytest
 from sandbox.launch import ResourceLimits
 from sandbox.session import SubprocessSession
 
-from .conftest import RecordingDispatcher, process_is_running, wait_until
+from .conftest import RecordingDispatcher, host_pid, process_is_running, wait_until
 
 
 async def test_an_endless_loop_is_interrupted_and_the_scope_kept(session: SubprocessSession) -> None:
@@ -84,7 +84,7 @@ async def test_a_worker_that_dies_gives_a_clear_result_and_a_usable_session(tool
 
 
 async def test_a_worker_killed_between_execs_is_replaced_on_the_next_exec(session: SubprocessSession) -> None:
-    pid = (await session.exec("import os\nkept = 1\nos.getpid()")).value
+    pid = host_pid(session, (await session.exec("import os\nkept = 1\nos.getpid()")).value)
     os.kill(pid, signal.SIGKILL)
     assert await wait_until(lambda: not session.alive)
     result = await session.exec("'fresh'")
@@ -105,7 +105,7 @@ async def test_a_caller_that_gives_up_leaves_a_usable_session(session: Subproces
 async def test_close_kills_processes_started_by_user_code(dispatcher: RecordingDispatcher) -> None:
     session = SubprocessSession(dispatcher)
     await session.start()
-    child = (await session.exec("import subprocess\nsubprocess.Popen(['sleep', '3600']).pid")).value
+    child = host_pid(session, (await session.exec("import subprocess\nsubprocess.Popen(['sleep', '3600']).pid")).value)
     assert process_is_running(child)
     await session.close()
     assert await wait_until(lambda: not process_is_running(child))

@@ -121,10 +121,10 @@ async def test_a_result_that_does_not_match_the_return_type_is_a_tool_error(
 
 
 async def test_a_result_that_cannot_be_sent_is_reported(tool_session: SubprocessSession, dispatcher: RecordingDispatcher) -> None:
-    async def raw_bytes(args: dict) -> Any:
-        return {"rows": b"\x00\x01"}
+    async def not_json(args: dict) -> Any:
+        return {"rows": object()}
 
-    dispatcher.handlers["sheets_append_row"] = raw_bytes
+    dispatcher.handlers["sheets_append_row"] = not_json
     result = await tool_session.exec("from datetime import date\nawait sheets_append_row('S', Row(date(2024, 1, 1), 1.0))")
     assert "ToolError: sheets_append_row returned a value that cannot be sent to the sandbox" in result.error
     assert result.tool_calls[0].ok is False

@@ -1,0 +1,241 @@
+"""How strongly a local worker can be isolated on this machine, and the report that says so.
+
+Levels, weakest first: the host process itself (in-process backend); an own process with a clean
+environment and resource limits; plus a dedicated unprivileged uid; plus a bubblewrap jail (no
+network, own pid/ipc/uts namespaces, read-only system, a private size-limited workspace). The probe
+picks the best level the machine offers, checks that it really works once, and says loudly what is
+missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+UID_BASE = 910_000
+UID_COUNT = 10_000
+PROBE_TIMEOUT_SECONDS = 10.0
+INSTALL_BWRAP = "install bubblewrap (Debian/Ubuntu: apt-get install -y bubblewrap)"
+
+
+class IsolationLevel(enum.IntEnum):
+    """How much of the host the sandboxed code can reach; higher is safer."""
+
+    NONE = 0
+    """In the host process: for tests and development only."""
+    PROCESS = 1
+    """Own process, host environment not passed, resource limits; same uid as the host."""
+    UID = 2
+    """Also a dedicated unprivileged uid: no /proc/<host>/environ, no private host files, a process limit."""
+    JAIL = 3
+    """Also bubblewrap: no network, own pid/ipc/uts namespaces, read-only system, private workspace."""
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """What a backend achieved: the level, what protects the host, what is missing and the fix."""
+
+    backend: str
+    level: IsolationLevel
+    protections: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    fix: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing is missing."""
+        return not self.missing
+
+    def summary(self) -> str:
+        """A few lines for ``codemem doctor`` and the log."""
+        lines = [f"sandbox backend {self.backend}: isolation {self.level.name.lower()} ({self.level.value}/3)"]
+        lines += [f"  + {item}" for item in self.protections]
+        lines += [f"  - MISSING: {item}" for item in self.missing]
+        if self.fix:
+            lines.append(f"  fix: {self.fix}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class JailPlan:
+    """How to launch local workers at a given level (built by ``plan_isolation``)."""
+
+    report: IsolationReport
+    bwrap: str | None = None
+    setpriv: str | None = None
+    dedicated_uid: bool = False
+    python: str = sys.executable
+    python_prefix: str | None = None
+
+
+def _executable_by_others(path: str) -> bool:
+    """True when every directory up to ``path`` can be traversed, and the file run, by any uid."""
+    current = Path(path)
+    if not os.stat(current).st_mode & 0o001:
+        return False
+    for parent in current.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            return False
+    return True
+
+
+def _python_prefix(python: str) -> str:
+    """The installation prefix of an interpreter (``<prefix>/bin/python3``), after symlinks."""
+    return str(Path(os.path.realpath(python)).parent.parent)
+
+
+@functools.lru_cache(maxsize=8)
+def plan_isolation(python: str = sys.executable, ceiling: IsolationLevel = IsolationLevel.JAIL) -> JailPlan:
+    """The best launch plan for ``python`` on this machine, at most ``ceiling``; probed once per process."""
+    real_python = os.path.realpath(python)
+    prefix = _python_prefix(python)
+    root = os.geteuid() == 0
+    bwrap = shutil.which("bwrap")
+    setpriv = shutil.which("setpriv")
+    missing: list[str] = []
+    fixes: list[str] = []
+    if ceiling >= IsolationLevel.JAIL and bwrap:
+        plan = JailPlan(
+            report=IsolationReport("subprocess", IsolationLevel.JAIL),
+            bwrap=bwrap,
+            setpriv=setpriv if root else None,
+            dedicated_uid=bool(root and setpriv),
+            python=real_python,
+            python_prefix=prefix,
+        )
+        problem = _try_jail(plan)
+        if problem is None:
+            protections = [
+                "bubblewrap jail: no network (loopback only), own pid/ipc/uts namespaces",
+                "read-only system, no host home/project/data folders, private size-limited /workspace and /tmp",
+                "host environment not passed; resource limits (memory, CPU, file size, open files)",
+            ]
+            if plan.dedicated_uid:
+                protections.append("dedicated unprivileged uid per worker, no capabilities, process-count limit")
+            else:
+                missing.append("dedicated uid: the host does not run as root, so the process-count limit is not set")
+                fixes.append("run the bot as root inside its container (it drops to a dedicated uid per worker)")
+            return _finish(plan, protections, missing, fixes)
+        missing.append(f"bubblewrap is installed but cannot create a jail here ({problem})")
+        fixes.append("allow user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run the container with --privileged / seccomp=unconfined")
+    elif ceiling >= IsolationLevel.JAIL:
+        missing.append("bubblewrap jail: the code can open network connections and read world-readable host files")
+        fixes.append(INSTALL_BWRAP)
+    if ceiling >= IsolationLevel.UID and root and _executable_by_others(real_python):
+        plan = JailPlan(report=IsolationReport("subprocess", IsolationLevel.UID), dedicated_uid=True, python=real_python)
+        protections = [
+            "dedicated unprivileged uid per worker: host process memory/environ and mode-0600 files are out of reach",
+            "host environment not passed; resource limits (memory, CPU, file size, open files, processes)",
+        ]
+        return _finish(plan, protections, missing, fixes)
+    if ceiling >= IsolationLevel.UID:
+        if not root:
+            missing.append("dedicated uid: the host is not root, so the worker runs as the host's own user and can read /proc/<host pid>/environ (the host's secrets)")
+            fixes.append("run the bot as root inside a container so each worker gets its own uid")
+        else:
+            missing.append(f"dedicated uid: the interpreter {real_python} is not readable by other users")
+            fixes.append("use an interpreter installed for all users (e.g. python=/usr/bin/python3)")
+    plan = JailPlan(report=IsolationReport("subprocess", IsolationLevel.PROCESS), python=python)
+    protections = ["own process group; host environment not passed; resource limits (memory, CPU, file size, open files)"]
+    return _finish(plan, protections, missing, fixes)
+
+
+def _finish(plan: JailPlan, protections: list[str], missing: list[str], fixes: list[str]) -> JailPlan:
+    report = IsolationReport(
+        backend=plan.report.backend,
+        level=plan.report.level,
+        protections=tuple(protections),
+        missing=tuple(missing),
+        fix="; ".join(dict.fromkeys(fixes)) or None,
+    )
+    if report.level < IsolationLevel.JAIL:
+        log.warning("SANDBOX IS NOT FULLY ISOLATED\n%s", report.summary())
+    return dataclasses.replace(plan, report=report)
+
+
+def _try_jail(plan: JailPlan) -> str | None:
+    """Run a trivial command in the jail; None when it works, else what went wrong."""
+    command = jail_arguments(plan, workspace_bytes=1024 * 1024, uid=UID_BASE + UID_COUNT - 1)
+    command += [plan.python, "-I", "-S", "-c", "open('/codemem/worker.py').close(); print('ok')"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode != 0 or done.stdout.strip() != "ok":
+        return (done.stderr.strip() or f"exit code {done.returncode}")[-300:]
+    return None
+
+
+def jail_arguments(plan: JailPlan, *, workspace_bytes: int, uid: int | None, workspace: Path | None = None) -> list[str]:
+    """The bubblewrap (and setpriv) prefix of a worker's command line; the worker script is at ``/codemem/worker.py``.
+
+    ``/workspace`` is a private tmpfs of ``workspace_bytes``, or the host folder ``workspace`` when given.
+    """
+    assert plan.bwrap is not None
+    namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if not plan.dedicated_uid:
+        namespaces.append("--unshare-user")  # unprivileged: bwrap needs a user namespace
+    arguments = [plan.bwrap, *namespaces, "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
+    arguments += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "lib32", "sbin"):
+        host = Path("/") / name
+        if host.is_symlink():
+            arguments += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            arguments += ["--ro-bind", str(host), str(host)]
+    for name in ("/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types"):
+        if Path(name).exists():
+            arguments += ["--ro-bind", name, name]
+    prefix = plan.python_prefix
+    if prefix and not prefix.startswith("/usr/"):
+        for parent in reversed(Path(prefix).parents[:-1]):  # world-traversable parents, whatever the host's modes
+            arguments += ["--perms", "0755", "--dir", str(parent)]
+        arguments += ["--ro-bind", prefix, prefix]
+    arguments += ["--perms", "0755", "--dir", "/codemem", "--ro-bind", str(Path(__file__).with_name("worker.py")), "/codemem/worker.py"]
+    arguments += ["--proc", "/proc", "--dev", "/dev"]
+    arguments += ["--perms", "01777", "--size", str(workspace_bytes), "--tmpfs", "/tmp"]
+    if workspace is None:
+        arguments += ["--perms", "01777", "--size", str(workspace_bytes), "--tmpfs", "/workspace"]
+    else:
+        arguments += ["--bind", str(workspace), "/workspace"]
+    arguments += ["--chdir", "/workspace"]
+    arguments += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/workspace"]
+    if plan.dedicated_uid and uid is not None:
+        arguments += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
+        arguments += [plan.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                      "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    else:
+        arguments += ["--cap-drop", "ALL", "--"]
+    return arguments
+
+
+class UidAllocator:
+    """Hands out distinct unprivileged uids to live workers, so that no two sandboxes share one."""
+
+    def __init__(self, base: int = UID_BASE, count: int = UID_COUNT) -> None:
+        self._free = list(range(base + count - 2, base - 1, -1))  # the last uid is the probe's
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            if not self._free:
+                raise RuntimeError(f"all {UID_COUNT:,} sandbox uids are in use: close idle sessions")
+            return self._free.pop()
+
+    def give_back(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid)
+
+
+UIDS = UidAllocator()

@@ -1,0 +1,184 @@
+"""The pool backend: pre-warmed local workers, sticky per conversation, evicted when idle, bounded.
+
+``WorkerPool.session(key, dispatcher)`` returns the conversation's session (the same scope on every
+turn while it lives). ``close()`` on a pooled session only releases it: its worker stays warm for the
+next turn until it has been idle for ``idle_seconds`` or room is needed for another conversation.
+New sessions take a pre-started worker, so their first ``exec`` costs no process start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
+from sandbox.launch import ResourceLimits, WorkerLaunch
+from sandbox.process import WorkerProcess
+from sandbox.session import Dispatcher, SubprocessSession
+
+
+REFILL_DELAY_SECONDS = 0.05
+
+
+class PoolFull(RuntimeError):
+    """Every pooled session is busy; the message says how to make room."""
+
+
+class PooledSession(SubprocessSession):
+    """A ``SubprocessSession`` whose workers come from a ``WorkerPool`` and whose ``close`` releases it."""
+
+    def __init__(self, pool: WorkerPool, key: str, dispatcher: Dispatcher, **options: object) -> None:
+        super().__init__(dispatcher, **options)  # type: ignore[arg-type]
+        self._pool = pool
+        self.key = key
+        self.last_used = time.monotonic()
+        self.in_use = False
+
+    @property
+    def isolation(self) -> IsolationReport:
+        report = super().isolation
+        return IsolationReport("pool", report.level, report.protections, report.missing, report.fix)
+
+    async def _spawn(self) -> WorkerProcess:
+        worker = await self._pool.take()
+        worker.attach(self._on_worker_message)
+        return worker
+
+    async def close(self) -> None:
+        """Release the session to the pool (the scope stays for the conversation's next turn)."""
+        self.in_use = False
+        self.last_used = time.monotonic()
+
+    async def shutdown(self) -> None:
+        """Really close: kill the worker and forget the scope."""
+        await SubprocessSession.close(self)
+
+
+class WorkerPool:
+    """Keeps ``warm`` workers started ahead and at most ``max_sessions`` conversations alive."""
+
+    def __init__(
+        self,
+        *,
+        warm: int = 2,
+        max_sessions: int = 32,
+        idle_seconds: float = 600.0,
+        python: str = sys.executable,
+        limits: ResourceLimits | None = None,
+        isolation: IsolationLevel = IsolationLevel.JAIL,
+        output_limit: int = 20_000,
+    ) -> None:
+        self.warm = warm
+        self.max_sessions = max_sessions
+        self.idle_seconds = idle_seconds
+        self._python = python
+        self._limits = limits or ResourceLimits()
+        self._ceiling = isolation
+        self._output_limit = output_limit
+        self._spares: list[WorkerProcess] = []
+        self._sessions: dict[str, PooledSession] = {}
+        self._refill: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._plan: JailPlan | None = None
+        self._evictions: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def isolation(self) -> IsolationReport:
+        report = plan_isolation(self._python, self._ceiling).report
+        return IsolationReport("pool", report.level, report.protections, report.missing, report.fix)
+
+    async def start(self) -> None:
+        """Start the warm workers (waits for them) and the idle reaper."""
+        await self._fill()
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap())
+
+    def session(self, key: str, dispatcher: Dispatcher) -> PooledSession:
+        """The live session of conversation ``key`` (its dispatcher replaced by this turn's), or a new one."""
+        if self._closed:
+            raise RuntimeError("this worker pool is closed")
+        existing = self._sessions.get(key)
+        if existing is not None and not existing._closed:
+            existing._dispatcher = dispatcher
+            existing.in_use = True
+            existing.last_used = time.monotonic()
+            return existing
+        if len(self._sessions) >= self.max_sessions:
+            idle = [s for s in self._sessions.values() if not s.in_use]
+            if not idle:
+                raise PoolFull(f"all {self.max_sessions} pooled sandbox sessions are busy: raise max_sessions or wait")
+            oldest = min(idle, key=lambda s: s.last_used)
+            self._forget(oldest)
+        created = PooledSession(self, key, dispatcher, output_limit=self._output_limit, python=self._python,
+                                limits=self._limits, isolation=self._ceiling)
+        created.in_use = True
+        self._sessions[key] = created
+        return created
+
+    async def take(self) -> WorkerProcess:
+        """A started worker: a warm one when there is one, else one started now."""
+        while self._spares:
+            worker = self._spares.pop()
+            if worker.alive:
+                self._schedule_refill()
+                return worker
+        self._schedule_refill()
+        return await self._start_worker()
+
+    async def close(self) -> None:
+        """Kill every worker, pooled or warm."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        if self._refill is not None:  # let a worker being started finish starting, so that it is killed below
+            with contextlib.suppress(Exception):
+                await self._refill
+        await asyncio.gather(*self._evictions, return_exceptions=True)
+        for session in list(self._sessions.values()):
+            await session.shutdown()
+        self._sessions.clear()
+        spares, self._spares = self._spares, []
+        for worker in spares:
+            await worker.kill()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def _start_worker(self) -> WorkerProcess:
+        if self._plan is None:
+            self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
+        plan = self._plan
+        workspace = Path(tempfile.mkdtemp(prefix="codemem-pool-"))
+        uid = UIDS.take() if plan.dedicated_uid else None
+        launch = WorkerLaunch(python=plan.python, workspace=workspace, limits=self._limits, plan=plan, uid=uid, owns_workspace=True)
+        return await WorkerProcess.start(launch, lambda worker, message: None)
+
+    async def _fill(self, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)  # starting a process stalls the loop for a few ms: not during the taker's first exec
+        while not self._closed and len(self._spares) < self.warm:
+            self._spares.append(await self._start_worker())
+
+    def _schedule_refill(self) -> None:
+        if not self._closed and (self._refill is None or self._refill.done()):
+            self._refill = asyncio.create_task(self._fill(delay=REFILL_DELAY_SECONDS))
+
+    def _forget(self, session: PooledSession) -> None:
+        self._sessions.pop(session.key, None)
+        task = asyncio.create_task(session.shutdown())
+        self._evictions.add(task)
+        task.add_done_callback(self._evictions.discard)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
+            now = time.monotonic()
+            for session in list(self._sessions.values()):
+                if not session.in_use and now - session.last_used >= self.idle_seconds:
+                    self._forget(session)
