@@ -16,7 +16,7 @@ from bot.agent.subagents import SubAgents
 from bot.core.conversations import Conversations
 from bot.core.skills import Skills
 from bot.runtime.bridge import ToolBridge
-from bot.runtime.jobs import JobRunner
+from bot.runtime.jobs import InProcessJobs, Jobs
 from bot.runtime.skill_runner import SkillRunner
 from bot.settings import Settings
 from bot.core.accounts import Connections
@@ -39,7 +39,7 @@ class CodeMem:
     skills: Skills
     connections: Connections
     surfaces: Surfaces
-    jobs: JobRunner
+    jobs: Jobs
     workspace: DemoWorkspace | AccountWorkspace
 
 
@@ -69,7 +69,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         bridge = ToolBridge(registry, workspace)
         subagents = SubAgents(model) if model is not None else None
         sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
-        jobs = JobRunner()
+        jobs = InProcessJobs()
         runner = SkillRunner(store, bridge)
         async with open_checkpointer(settings) as checkpointer:
             graph = None
@@ -78,8 +78,8 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                                  exec_timeout=settings.exec_timeout)
                 graph = build_graph(deps, checkpointer)
             try:
-                yield CodeMem(Conversations(graph, store, jobs), Skills(store, runner, jobs), connections,
-                              surfaces, jobs, workspace)
+                yield CodeMem(Conversations(graph, store, jobs, surfaces), Skills(store, runner, jobs, surfaces),
+                              connections, surfaces, jobs, workspace)
             finally:
                 await jobs.drain()
                 await sessions.close_all()

@@ -12,22 +12,28 @@ from langgraph.types import Command
 
 from bot.agent.model import HOW_TO_CONFIGURE
 from bot.core.progress import ProgressMessage
-from bot.core.surface import Surface
+from bot.core.surface import Surface, Surfaces
 from bot.core.views import Answer, Notice, Progress, Question, SkillOffer, ThreadRef
-from bot.runtime.jobs import JobRunner
+from bot.runtime.jobs import Jobs
 from skills_db.models import Owner
 from skills_db.store import SkillStore
 
 log = logging.getLogger(__name__)
 
 
-class Conversations:
-    """Drives one agent graph per thread; every surface calls these same methods."""
+TURN_JOB = "agent_turn"
 
-    def __init__(self, graph: Any | None, store: SkillStore, jobs: JobRunner) -> None:
+
+class Conversations:
+    """Drives one agent graph per thread; every surface calls these same methods. The work itself runs
+    as `agent_turn` jobs, which post through the process's surface for the thread's platform."""
+
+    def __init__(self, graph: Any | None, store: SkillStore, jobs: Jobs, surfaces: Surfaces) -> None:
         self.graph = graph
         self.store = store
         self.jobs = jobs
+        self.surfaces = surfaces
+        jobs.handle(TURN_JOB, self._turn)
 
     def is_known(self, thread: ThreadRef) -> bool:
         """True when the bot takes part in `thread` (so plain replies there are meant for it)."""
@@ -47,7 +53,8 @@ class Conversations:
         if conversation is None:
             self.store.upsert_conversation(platform=thread.platform, team=thread.team, channel=thread.channel,
                                            thread_ts=thread.thread, requester_user=user.user)
-        self.jobs.submit(thread.thread_id, lambda: self._advance(surface, thread, user, text))
+        await self.jobs.submit(TURN_JOB, {"thread": asdict(thread), "user": asdict(user), "text": text},
+                               key=thread.thread_id)
 
     async def stop(self, surface: Surface, thread: ThreadRef, user: Owner) -> None:
         """Stop the task running in `thread` (only its requester may): the sandbox is interrupted, the
@@ -61,6 +68,10 @@ class Conversations:
     async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
         """A choice button was clicked: the same as replying with the choice's text."""
         await self.on_message(surface, thread, user, choice)
+
+    async def _turn(self, payload: dict[str, Any]) -> None:
+        thread = ThreadRef(**payload["thread"])
+        await self._advance(self.surfaces.get(thread.platform), thread, Owner(**payload["user"]), payload["text"])
 
     async def _advance(self, surface: Surface, thread: ThreadRef, user: Owner, text: str) -> None:
         config = {"configurable": {"thread_id": thread.thread_id}}

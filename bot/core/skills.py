@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shlex
 
-from bot.core.surface import Surface
+from dataclasses import asdict
+from typing import Any
+
+from bot.core.surface import Surfaces
 from bot.core.views import Notice, SkillList, SkillRunReport, SkillSummary, ThreadRef, View, usage_text
-from bot.runtime.jobs import JobRunner
+from bot.runtime.jobs import Jobs
 from bot.runtime.skill_runner import SkillRunner
+from skills_db.errors import NotAllowed, SkillNotFound, SkillStoreError, VersionNotFound
 from skills_db.models import Owner
-from skills_db.params import ArgumentError, SkillParameter, coerce_arguments, parse_arguments
-from skills_db.errors import NotAllowed, SkillNotFound, VersionNotFound
+from skills_db.params import ArgumentError
 from skills_db.store import SkillStore
 
+RUN_JOB = "skill_run"
 USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values with spaces: "
          "`folder=\"Email Attachments\"`) · `/skill help`")
 
@@ -20,10 +24,12 @@ USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values 
 class Skills:
     """Skill commands. `command` answers at once (the ack) and runs the slow part as a job."""
 
-    def __init__(self, store: SkillStore, runner: SkillRunner, jobs: JobRunner) -> None:
+    def __init__(self, store: SkillStore, runner: SkillRunner, jobs: Jobs, surfaces: Surfaces) -> None:
         self.store = store
         self.runner = runner
         self.jobs = jobs
+        self.surfaces = surfaces
+        jobs.handle(RUN_JOB, self._run)
 
     async def save(self, user: Owner, offer: str) -> Notice:
         """The owner clicked "Save as skill" on an offer (`skill_id:version`): make that version the
@@ -42,7 +48,7 @@ class Skills:
                       f"{usage_text(saved.parameters)}. Run it with `/skill run {skill.name}` "
                       "and `key=value` to change a parameter.")
 
-    async def command(self, surface: Surface, where: ThreadRef, user: Owner, text: str) -> View:
+    async def command(self, where: ThreadRef, user: Owner, text: str) -> View:
         """Handle `/skill …` text; return the immediate answer and start any run in the background."""
         try:
             words = shlex.split(text)
@@ -52,7 +58,7 @@ class Skills:
         if verb == "list":
             return self._list(user)
         if verb == "run" and len(words) >= 2:
-            return self._start_run(surface, where, user, words[1], shlex.join(words[2:]))
+            return await self._start_run(where, user, words[1], shlex.join(words[2:]))
         return Notice(USAGE, error=verb not in ("help", ""))
 
     def _list(self, user: Owner) -> View:
@@ -64,24 +70,38 @@ class Skills:
             summaries.append(SkillSummary(skill.name, skill.description, skill.current_version, version.parameters))
         return SkillList(summaries)
 
-    def _start_run(self, surface: Surface, where: ThreadRef, user: Owner, name: str, arg_text: str) -> View:
-        found = self.store.find_active(user, name)
-        if found is None:
-            return Notice(f"You have no saved skill named `{name}`. `/skill list` shows yours.", error=True)
-        skill, version = found
-        parameters = [SkillParameter.from_dict(p) for p in version.parameters]
+    async def _start_run(self, where: ThreadRef, user: Owner, name: str, arg_text: str) -> View:
         try:
-            arguments = coerce_arguments(parameters, parse_arguments(arg_text))
+            prepared = self.runner.prepare(user, name=name, arguments=arg_text)
         except ArgumentError as error:
-            return Notice(f"{error}\nParameters of `{name}`: {usage_text(version.parameters)}", error=True)
+            found = self.store.find_active(user, name)
+            usage = f"\nParameters of `{name}`: {usage_text(found[1].parameters)}" if found else ""
+            return Notice(f"{error}{usage}", error=True)
+        except SkillStoreError as error:
+            return Notice(f"You have no saved skill named `{name}` that you can run. `/skill list` shows yours."
+                          if isinstance(error, SkillNotFound) else str(error), error=True)
+        payload = {"where": asdict(where), "user": asdict(user), "skill_id": prepared.skill.id,
+                   "version": prepared.version.version, "arguments": _texts(prepared.arguments)}
+        await self.jobs.submit(RUN_JOB, payload, key=f"skill:{user.platform}:{user.team}:{user.user}")
+        shown = ", ".join(f"{k}={v}" for k, v in prepared.arguments.items())
+        return Notice(f"Running `{name}` v{prepared.version.version} ({shown or 'defaults'})… "
+                      "I'll post the result here.")
 
-        async def run() -> None:
-            record = await self.runner.run(skill, version, arguments, triggered_by=f"{user.platform}:{user.user}",
-                                           trigger="command")
-            await surface.post(where, SkillRunReport(
-                skill.name, record.version, record.status == "succeeded", record.result, record.logs,
-                record.error, record.duration_ms or 0.0))
+    async def _run(self, payload: dict[str, Any]) -> None:
+        where, user = ThreadRef(**payload["where"]), Owner(**payload["user"])
+        prepared = self.runner.prepare(user, skill_id=payload["skill_id"], version=payload["version"],
+                                       arguments=payload["arguments"])
+        outcome = await self.runner.start(prepared)
+        record = outcome.run
+        await self.surfaces.get(where.platform).post(where, SkillRunReport(
+            prepared.skill.name, record.version, outcome.succeeded, record.result, record.logs,
+            outcome.failure, record.duration_ms or 0.0))
 
-        self.jobs.submit(f"skill:{user.platform}:{user.team}:{user.user}", run)
-        shown = ", ".join(f"{k}={v}" for k, v in arguments.items())
-        return Notice(f"Running `{name}` v{version.version} ({shown or 'defaults'})… I'll post the result here.")
+
+def _texts(arguments: dict[str, Any]) -> dict[str, str]:
+    """Typed arguments back as the texts they were parsed from (a job's payload is JSON)."""
+    def text(value: Any) -> str:
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return {name: text(value) for name, value in arguments.items()}

@@ -96,7 +96,7 @@ def build_slack_app(codemem: CodeMem, settings: Settings) -> AsyncApp:
     async def on_skill_command(ack: Any, command: dict) -> None:
         where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
         user = Owner("slack", command["team_id"], command["user_id"])
-        view = await skills.command(surface, where, user, command.get("text", ""))
+        view = await skills.command(where, user, command.get("text", ""))
         await ack(**render(view))
 
     @app.action(CONNECT_ACTION)

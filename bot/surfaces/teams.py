@@ -159,13 +159,13 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
         thread = _thread(activity, user)
         command, connect = COMMAND.match(text), CONNECT.match(text)
         if command:
-            await surface.post(thread, await skills.command(surface, thread, user, command["rest"]))
+            await surface.post(thread, await skills.command(thread, user, command["rest"]))
         elif connect:
             journey = (codemem.connections.connect if connect["verb"].lower() == "connect"
                        else codemem.connections.disconnect)
             await surface.post(thread, await journey(user, connect["provider"].lower()))
         elif text.lower() in HELP_WORDS:
-            await surface.post(thread, await skills.command(surface, thread, user, "help"))
+            await surface.post(thread, await skills.command(thread, user, "help"))
         elif text:
             await conversations.on_message(surface, thread, user, text)
 
@@ -191,7 +191,7 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
             return await _on_run_form(thread, user, str(data.get("skill", "")))
         if action.verb == RUN_VERB:
             words = ["run", str(data.get("skill", ""))] + [f"{k}={v}" for k, v in form_arguments(data)]
-            view = await skills.command(surface, thread, user, shlex.join(words))
+            view = await skills.command(thread, user, shlex.join(words))
             await surface.post(thread, view)
             return _say(getattr(view, "text", "Done."))
         return _say(f"I do not know the button `{action.verb}`: it may come from an older version of CodeMem.")
@@ -207,7 +207,7 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
         return _card(answered_question(question, choice))
 
     async def _on_run_form(thread: ThreadRef, user: Owner, name: str) -> ActionResponse:
-        listing = await skills.command(surface, thread, user, "list")
+        listing = await skills.command(thread, user, "list")
         skill = next((s for s in listing.skills if s.name == name), None) if isinstance(listing, SkillList) else None
         if skill is None:
             return _say(f"You have no saved skill named {name}.")

@@ -72,6 +72,7 @@ def start(tmp_path: Path, emulator: EmulatorServer):
 async def say(codemem: CodeMem, surface: RecordingSurface, text: str, thread: ThreadRef = THREAD,
               user: Owner = ALICE) -> None:
     """The user writes in the thread; returns when the bot has answered."""
+    codemem.surfaces.attach(thread.platform, surface)
     await codemem.conversations.on_message(surface, thread, user, text)
     await codemem.jobs.drain()
 

@@ -99,6 +99,7 @@ async def test_stop_interrupts_the_sandbox_keeps_the_conversation_and_a_reply_co
     ])
     surface = RecordingSurface()
     async with start(replay) as codemem:
+        codemem.surfaces.attach(THREAD.platform, surface)
         await codemem.conversations.on_message(surface, THREAD, ALICE, "wait a minute")
         async def code_running() -> None:
             while not any(isinstance(v, Progress) and v.status == "Running code…"

@@ -82,3 +82,16 @@ def inspector(emulator: EmulatorServer) -> Iterator[Inspector]:
     inspector = Inspector(emulator)
     yield inspector
     inspector.close()
+
+
+@pytest.fixture(params=["http", "https"])
+def graph_ctx(request: pytest.FixtureRequest, emulator: EmulatorServer, blobs: BlobStore) -> ToolContext:
+    """A tool context whose Graph client reaches the emulator over HTTP or over TLS (trusting its CA)."""
+    if request.param == "http":
+        return ToolContext(graph=make_graph_client(emulator.graph_url, DEMO_TOKEN), blobs=blobs)
+    return ToolContext(graph=make_graph_client(emulator.https_url + "/v1.0", DEMO_TOKEN, ca_certs=emulator.ca_path), blobs=blobs)
+
+
+def add_fault(server: EmulatorServer, **fault: Any) -> None:
+    """Inject a fault through the emulator's inspection API (fields of integrations.emulator.faults.Fault)."""
+    httpx.post(server.url + "/_emulator/faults", json=fault, trust_env=False).raise_for_status()

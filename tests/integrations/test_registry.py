@@ -17,10 +17,21 @@ from tests.integrations.conftest import NOW, Inspector
 
 ALL_TOOLS = [
     "outlook_list_messages",
+    "outlook_search_messages",
+    "outlook_get_message",
     "outlook_list_attachments",
     "outlook_get_attachment",
+    "outlook_send",
+    "outlook_reply",
+    "outlook_create_draft",
+    "outlook_move_message",
+    "outlook_mark_read",
+    "onedrive_list_folder",
     "onedrive_ensure_folder",
     "onedrive_upload_file",
+    "onedrive_download",
+    "onedrive_search",
+    "onedrive_create_link",
     "gmail_search",
     "gmail_get_message",
     "gmail_get_attachment",
@@ -103,7 +114,7 @@ def test_catalogue_types_exec_in_the_sandbox_namespace(registry: Registry) -> No
     assert {"MailMessage", "AttachmentInfo", "FileRef", "DriveItem"} <= set(namespace)
     assert all(is_dataclass(namespace[n]) for n in ("MailMessage", "AttachmentInfo", "FileRef", "DriveItem"))
     assert [f.name for f in fields(namespace["MailMessage"])] == [
-        "id", "subject", "sender_name", "sender_address", "received_at", "has_attachments",
+        "id", "subject", "sender_name", "sender_address", "received_at", "has_attachments", "is_read",
     ]
     message = namespace["MailMessage"](id="1", subject="s", sender_name="n", sender_address="a@b.c",
                                        received_at=datetime(2026, 1, 1), has_attachments=False)
