@@ -24,6 +24,7 @@ from bot.core.surface import Surfaces
 from bot.workspace import AccountWorkspace, DemoWorkspace, connect_accounts
 from skills_db.connections import ConnectionStore, TokenCipher
 from integrations.emulator.server import EmulatorServer
+from sandbox.pool import WorkerPool
 from integrations.registry import Registry, default_registry
 from skills_db.db import init_db, make_engine
 from skills_db.store import SkillStore
@@ -53,7 +54,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
     store = SkillStore(engine)
     model = load_model(settings.model) if settings.model else None
     surfaces = Surfaces()
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         connections = Connections(surfaces)
         if settings.uses_accounts:
             connections.accounts = connect_accounts(
@@ -66,7 +67,11 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 log.info("demo workspace: built-in emulator at %s", emulator_url)
             workspace = DemoWorkspace(emulator_url)
         registry = registry or default_registry()
-        bridge = ToolBridge(registry, workspace)
+        pool = WorkerPool() if settings.sandbox == "pool" else None
+        if pool is not None:
+            await pool.start()
+            stack.push_async_callback(pool.close)
+        bridge = ToolBridge(registry, workspace, backend=settings.sandbox, pool=pool)
         subagents = SubAgents(model) if model is not None else None
         sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
         jobs = InProcessJobs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,7 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", alias="CODEMEM_HOST")
     port: int = Field(3000, alias="CODEMEM_PORT")
     exec_timeout: float = Field(120.0, alias="CODEMEM_EXEC_TIMEOUT")
+    sandbox: Literal["subprocess", "pool", "inprocess", "e2b"] = Field("subprocess", alias="CODEMEM_SANDBOX")
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")

@@ -34,7 +34,7 @@ class ThreadSessions:
                 opened: list[BridgedSession] = []   # the host functions read the session's grants when called
                 extra = (self.host_functions(thread_id, owner, lambda: sorted(opened[0].granted))
                          if self.host_functions else [])
-                session = await self.bridge.open(owner, granted=(), host_functions=extra)
+                session = await self.bridge.open(owner, granted=(), host_functions=extra, key=thread_id)
                 opened.append(session)
                 self._sessions[thread_id] = session
         session.granted = set(granted)

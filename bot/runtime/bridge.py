@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from integrations.errors import ToolError
 from integrations.registry import Registry
-from sandbox.session import SubprocessSession
+from sandbox.backends import SandboxSession, open_session
 from skills_db.models import Owner
-from bot.workspace import DemoWorkspace
+from bot.workspace import AccountWorkspace, DemoWorkspace
+from sandbox.pool import WorkerPool
 
 GRANTABLE_EFFECTS = frozenset({"write", "send"})   # a thread grant covers these; destructive asks each time
 
@@ -30,7 +32,7 @@ class HostFunction:
 class BridgedSession:
     """A sandbox session, the functions it may call, and the effects (write, send) it is granted."""
 
-    session: SubprocessSession
+    session: SandboxSession
     registry: Registry
     host_functions: dict[str, HostFunction] = field(default_factory=dict)
     allowed: set[str] = field(default_factory=set)
@@ -60,14 +62,19 @@ class ToolBridge:
     and nothing a mail or document contains, can.
     """
 
-    def __init__(self, registry: Registry, workspace: DemoWorkspace, *, output_limit: int = 20_000) -> None:
+    def __init__(self, registry: Registry, workspace: DemoWorkspace | AccountWorkspace, *, backend: str = "subprocess",
+                 pool: WorkerPool | None = None, output_limit: int = 20_000) -> None:
         self.registry = registry
         self.workspace = workspace
+        self.backend = backend
+        self.pool = pool
         self.output_limit = output_limit
 
     async def open(self, owner: Owner, tools: Iterable[str] = (), *, granted: Iterable[str] | None = None,
-                   dry_run: bool = False, host_functions: Iterable[HostFunction] = ()) -> BridgedSession:
-        """Start a session for `owner` with `tools` and `host_functions` callable.
+                   dry_run: bool = False, host_functions: Iterable[HostFunction] = (),
+                   key: str | None = None) -> BridgedSession:
+        """Start a session for `owner` with `tools` and `host_functions` callable; `key` names the
+        conversation, so a pool gives its turns the same warm worker.
 
         `granted` lists the effects allowed without asking; None grants the effects of `tools` themselves,
         which is what an approved skill's run gets (its owner approved those tools).
@@ -89,7 +96,8 @@ class ToolBridge:
 
         if granted is None:
             granted = {self.registry.get(name).effect for name in tools} & GRANTABLE_EFFECTS
-        session = SubprocessSession(dispatch, output_limit=self.output_limit)
+        session = open_session(self.backend, dispatch, key=key or secrets.token_hex(8), pool=self.pool,
+                               output_limit=self.output_limit)
         bridged = BridgedSession(session, self.registry, {f.name: f for f in host_functions}, granted=set(granted))
         await bridged.session.start()
         await bridged.allow(tools)
