@@ -95,7 +95,7 @@ class Skills:
         record = outcome.run
         await self.surfaces.get(where.platform).post(where, SkillRunReport(
             prepared.skill.name, record.version, outcome.succeeded, record.result, record.logs,
-            outcome.failure, record.duration_ms or 0.0))
+            outcome.failure, record.duration_ms or 0.0, record.id))
 
 
 def _texts(arguments: dict[str, Any]) -> dict[str, str]:

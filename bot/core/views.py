@@ -70,7 +70,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class SkillRunReport:
-    """The outcome of a skill run."""
+    """The outcome of a skill run; a failed one offers Retry (of run `run_id`)."""
 
     skill_name: str
     version: int
@@ -79,6 +79,7 @@ class SkillRunReport:
     logs: str
     error: str | None
     duration_ms: float
+    run_id: int | None = None
 
 
 @dataclass(frozen=True)

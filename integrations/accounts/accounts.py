@@ -91,7 +91,7 @@ class Accounts:
         if not isinstance(oauth, MicrosoftOAuth) or stored is None:
             return None
         token = oauth.token_source(stored.secret, lambda secret: self.store.update_secret(owner, "microsoft", secret))
-        return make_graph_client(self.graph_url, token)
+        return make_graph_client(self.graph_url, token, ca_certs=self.ca_certs)
 
     def google_services(self, owner: Owner) -> GoogleServices | None:
         """Gmail and Sheets acting as `owner` (refreshed on 401), or None if not connected."""

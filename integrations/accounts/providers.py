@@ -78,28 +78,39 @@ class MicrosoftOAuth:
         account = claims.get("preferred_username") or claims.get("email") or ""
         return SignedIn(account, claims.get("name") or account, tuple(str(result.get("scope", "")).split()), {"cache": cache.serialize()})
 
-    def token_source(self, secret: dict[str, Any], save: Callable[[dict[str, Any]], None]) -> Callable[[], Any]:
+    def token_source(self, secret: dict[str, Any], save: Callable[[dict[str, Any]], None]) -> MicrosoftTokenSource:
         """An async callable giving a current access token (MSAL refreshes it), saving a changed cache."""
         cache = msal.SerializableTokenCache()
         cache.deserialize(secret["cache"])
-        app = self._app(cache)
+        return MicrosoftTokenSource(self._app(cache), cache, list(self.scopes), self._lock, save)
 
-        def acquire() -> str:
-            with self._lock:
-                accounts = app.get_accounts()
-                result = app.acquire_token_silent_with_error(list(self.scopes), account=accounts[0]) if accounts else None
-                if cache.has_state_changed:
-                    save({"cache": cache.serialize()})
-            if not result or "access_token" not in result:
-                reason = (result or {}).get("error_description") or (result or {}).get("error") or "no usable token"
-                raise ToolError(f"the Microsoft connection was revoked or expired ({reason.splitlines()[0]}); reconnect your Microsoft account with /connect microsoft",
-                                status=401, code="reconnect:microsoft")
-            return result["access_token"]
 
-        async def token() -> str:
-            return await asyncio.to_thread(acquire)
+class MicrosoftTokenSource:
+    """One user's Microsoft access tokens from their MSAL cache: `await source()` for the current token,
+    `await source.force_refresh()` when Graph refused a token the cache still believes valid."""
 
-        return token
+    def __init__(self, app: msal.ConfidentialClientApplication, cache: msal.SerializableTokenCache, scopes: list[str],
+                 lock: threading.Lock, save: Callable[[dict[str, Any]], None]) -> None:
+        self._app, self._cache, self._scopes, self._lock, self._save = app, cache, scopes, lock, save
+
+    async def __call__(self) -> str:
+        return await asyncio.to_thread(self._acquire, False)
+
+    async def force_refresh(self) -> str:
+        return await asyncio.to_thread(self._acquire, True)
+
+    def _acquire(self, force_refresh: bool) -> str:
+        with self._lock:
+            accounts = self._app.get_accounts()
+            result = (self._app.acquire_token_silent_with_error(self._scopes, account=accounts[0], force_refresh=force_refresh)
+                      if accounts else None)
+            if self._cache.has_state_changed:
+                self._save({"cache": self._cache.serialize()})
+        if not result or "access_token" not in result:
+            reason = (result or {}).get("error_description") or (result or {}).get("error") or "no usable token"
+            raise ToolError(f"the Microsoft connection was revoked or expired ({reason.splitlines()[0]}); reconnect your Microsoft account with /connect microsoft",
+                            status=401, code="reconnect:microsoft")
+        return result["access_token"]
 
 
 class GoogleOAuth:

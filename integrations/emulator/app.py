@@ -94,7 +94,7 @@ class GraphApi:
             Route(f"{graph}/me/drive", self._guard(self.get_drive)),
             Route(f"{graph}/drives/{{rest:path}}", self._guard(self.drive_items), methods=["GET", "POST", "PUT"]),
             Route(f"{graph}/{{rest:path}}", self._guard(self.unknown_segment), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            Route("/_upload/{token}", self.upload_chunk, methods=["PUT", "DELETE"]),
+            Route("/_upload/{token}", self.upload_chunk, methods=["GET", "PUT", "DELETE"]),
             Route("/_download/{token}", self.download),
         ]
 
@@ -165,6 +165,8 @@ class GraphApi:
         message = self._message(request)
         body = await _graph_body(request)
         for key, value in body.items():
+            if key.startswith("@odata."):
+                continue
             if key == "isRead" and isinstance(value, bool):
                 message.is_read = value
                 message.labels.discard("UNREAD") if value else message.labels.add("UNREAD")
@@ -294,7 +296,7 @@ class GraphApi:
                 raise GraphError(405, "invalidRequest", f"{request.method} is not supported on a drive.")
             return JSONResponse(drive_json(drive, _base(request)))
         collection, _, reference = remainder.partition("/")
-        search = re.fullmatch(r"root/search\(q='(?P<q>(?:[^']|'')*)'\)", remainder)
+        search = re.fullmatch(r"(?:items/)?(?:root/)?search\(q='(?P<q>(?:[^']|'')*)'\)", remainder)
         if search and request.method == "GET":
             return self._search(request, unquote(search["q"]).replace("''", "'"))
         if collection != "items" or not reference:
@@ -371,7 +373,8 @@ class GraphApi:
                              "uploadUrl": url, "expirationDateTime": iso(expires), "nextExpectedRanges": ["0-"]})
 
     async def upload_chunk(self, request: Request) -> Response:
-        """PUT to an upload URL: the next byte range (Content-Range), a multiple of 320 KiB unless it is the last."""
+        """An upload URL: PUT the next byte range (Content-Range), a multiple of 320 KiB unless it is the last;
+        GET the session's status (nextExpectedRanges); DELETE to cancel."""
         try:
             session = self.uploads.get(request.path_params["token"])
             if session is None:
@@ -379,6 +382,8 @@ class GraphApi:
             if request.method == "DELETE":
                 del self.uploads[request.path_params["token"]]
                 return Response(status_code=204)
+            if request.method == "GET":
+                return JSONResponse({"expirationDateTime": iso(session.expires), "nextExpectedRanges": [f"{len(session.data)}-"]})
             if "authorization" in request.headers:
                 raise GraphError(401, "InvalidAuthenticationToken", "Upload URLs are pre-authenticated: do not send an Authorization header.")
             match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", request.headers.get("content-range", ""))

@@ -109,7 +109,7 @@ def web_url(drive: Drive, node: DriveNode) -> str:
 
 
 def drive_json(drive: Drive, base_url: str) -> dict[str, Any]:
-    owner = {"user": {"email": drive.owner.address, "displayName": drive.owner.name}}
+    owner = {"user": {"displayName": drive.owner.name}}
     root = drive.node("root")
     used = drive.size_of(root)
     return {
@@ -127,7 +127,7 @@ def drive_json(drive: Drive, base_url: str) -> dict[str, Any]:
 
 
 def drive_item_json(drive: Drive, node: DriveNode, *, with_path: bool = True) -> dict[str, Any]:
-    creator = {"user": {"email": drive.owner.address, "displayName": drive.owner.name}}
+    creator = {"user": {"displayName": drive.owner.name}}
     item: dict[str, Any] = {
         "id": node.id,
         "name": node.name,

@@ -8,6 +8,7 @@ from typing import AsyncIterator
 import httpx
 from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from pydantic import ValidationError
 
 from integrations.errors import ToolError
 
@@ -50,6 +51,11 @@ async def graph_errors_as_tool_errors(action: str, hints: dict[int, str] | None 
         answered = " ".join(part for part in (str(status or "error"), code) if part)
         detail = " ".join(message.split()) or "no details"
         raise ToolError(f"{action} failed: Microsoft Graph answered {answered} ({detail}); {hint}", status=status, code=code) from error
+    except ValidationError as error:
+        raise ToolError(
+            f"{action} failed: Microsoft Graph answered in an unexpected shape ({error.error_count()} problems, first: "
+            f"{error.errors()[0]['msg']} at {'.'.join(map(str, error.errors()[0]['loc']))}); report this, retrying will not help"
+        ) from error
     except httpx.HTTPError as error:
         raise ToolError(
             f"{action} failed: could not reach Microsoft Graph ({type(error).__name__}: {error}); check the network and try again"

@@ -16,6 +16,25 @@ class MailMessage(BaseModel):
     sender_address: str = Field(description="email address of the sender, e.g. 'lena@fabrikam.com'")
     received_at: datetime = Field(description="when the message was received (UTC)")
     has_attachments: bool = Field(description="true when the message has file attachments")
+    is_read: bool = Field(default=False, description="true when the message has been read")
+
+
+class MailMessageDetail(MailMessage):
+    """An email with its recipients and its body as clean plain text."""
+
+    to: list[str] = Field(description="recipient addresses")
+    cc: list[str] = Field(description="cc addresses")
+    body: str = Field(description="the body as plain text (HTML converted to text)")
+    web_link: str = Field(description="link that opens the message in Outlook on the web")
+
+
+class SentMail(BaseModel):
+    """An email that was sent, replied or saved as a draft."""
+
+    id: str = Field(description="message id of the draft ('' when sent directly or in a dry run)")
+    to: list[str] = Field(description="recipients")
+    subject: str = Field(description="subject line")
+    dry_run: bool = Field(description="true when nothing was sent or saved because this was a dry run")
 
 
 class AttachmentInfo(BaseModel):
@@ -36,3 +55,12 @@ class DriveItem(BaseModel):
     web_url: str = Field(description="link that opens the item in a browser ('' in a dry run when it does not exist yet)")
     size: int | None = Field(description="size in bytes (for a folder: of its contents)")
     is_folder: bool = Field(description="true for a folder, false for a file")
+
+
+class SharingLink(BaseModel):
+    """A link that opens a OneDrive file or folder."""
+
+    url: str = Field(description="the link to share")
+    kind: str = Field(description="'view' (read-only) or 'edit'")
+    scope: str = Field(description="'organization' (people in the user's organization) or 'anonymous' (anyone with the link)")
+    path: str = Field(description="path of the shared item from the OneDrive root")
