@@ -1,11 +1,15 @@
-"""Assembling CodeMem from its settings: the store, the workspace, the sandbox bridge and the agent."""
+"""Assembling CodeMem from its settings: the store, the workspace, the sandbox bridge, the agent, the job
+engine (in-process, or procrastinate on PostgreSQL) and the schedules."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
 
 from bot.agent.checkpoints import open_checkpointer
 from bot.agent.graph import build_graph
@@ -14,9 +18,12 @@ from bot.agent.model import load_model
 from bot.agent.sessions import ThreadSessions
 from bot.agent.subagents import SubAgents
 from bot.core.conversations import Conversations
-from bot.core.skills import Skills
+from bot.core.skills import RUN_JOB, Skills
+from bot.observability import MeteredRegistry
 from bot.runtime.bridge import ToolBridge
 from bot.runtime.jobs import InProcessJobs, Jobs
+from bot.runtime.recovery import SkillRunRecovery
+from bot.runtime.scheduled_jobs import QueuedScheduler
 from bot.runtime.skill_runner import SkillRunner
 from bot.settings import Settings
 from bot.core.accounts import Connections
@@ -42,12 +49,38 @@ class CodeMem:
     surfaces: Surfaces
     jobs: Jobs
     workspace: DemoWorkspace | AccountWorkspace
+    store: SkillStore
+    scheduler: QueuedScheduler
+    engine: Engine
+
+    async def problems(self) -> list[str]:
+        """What keeps this process from serving (for /readyz): the database, the job queue. Empty when ready."""
+        problems = []
+        try:
+            await asyncio.to_thread(_ping, self.engine)
+        except Exception as error:
+            problems.append(f"database unreachable: {type(error).__name__}: {error}")
+        try:
+            problems += await self.jobs.problems()
+        except Exception as error:
+            problems.append(f"job queue unreachable: {type(error).__name__}: {error}")
+        return problems
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work together; the message says what to set."""
 
 
 @contextlib.asynccontextmanager
 async def open_codemem(settings: Settings, *, registry: Registry | None = None) -> AsyncIterator[CodeMem]:
     """Build CodeMem for `settings` (with the default workspace tools unless a `registry` is given); on
-    exit, wait for running jobs and stop every sandbox."""
+    exit, stop the schedule loop, wait for this process's running jobs and stop every sandbox.
+
+    Jobs are only submitted here: `codemem serve` (embedded engine) or `codemem worker` (procrastinate) runs them.
+    """
+    problem = settings.jobs_problem()
+    if problem:
+        raise SettingsError(problem)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     init_db(engine)
@@ -66,7 +99,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 emulator_url = stack.enter_context(EmulatorServer()).url
                 log.info("demo workspace: built-in emulator at %s", emulator_url)
             workspace = DemoWorkspace(emulator_url)
-        registry = registry or default_registry()
+        registry = MeteredRegistry(registry or default_registry())
         pool = WorkerPool() if settings.sandbox == "pool" else None
         if pool is not None:
             await pool.start()
@@ -74,8 +107,11 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         bridge = ToolBridge(registry, workspace, backend=settings.sandbox, pool=pool)
         subagents = SubAgents(model) if model is not None else None
         sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
-        jobs = InProcessJobs()
+        jobs = await stack.enter_async_context(open_jobs(settings))
         runner = SkillRunner(store, bridge)
+        jobs.on_interrupted(RUN_JOB, SkillRunRecovery(store, surfaces))
+        scheduler = QueuedScheduler(store, runner, jobs, surfaces, poll_seconds=settings.schedule_poll,
+                                    worker_id=jobs.name)
         async with open_checkpointer(settings) as checkpointer:
             graph = None
             if model is not None:
@@ -84,7 +120,33 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 graph = build_graph(deps, checkpointer)
             try:
                 yield CodeMem(Conversations(graph, store, jobs, surfaces), Skills(store, runner, jobs, surfaces),
-                              connections, surfaces, jobs, workspace)
+                              connections, surfaces, jobs, workspace, store, scheduler, engine)
             finally:
-                await jobs.drain()
+                await scheduler.stop()
+                if isinstance(jobs, InProcessJobs):
+                    await jobs.drain()
                 await sessions.close_all()
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+@contextlib.asynccontextmanager
+async def open_jobs(settings: Settings) -> AsyncIterator[Jobs]:
+    """The job engine CODEMEM_JOBS names. With local sandboxes a thread's jobs stick to the worker holding
+    its session; with E2B any worker takes any job."""
+    if settings.jobs == "inprocess":
+        yield InProcessJobs()
+        return
+    from bot.runtime.procrastinate_jobs import ProcrastinateJobs   # needs the `postgres` extra
+
+    jobs = ProcrastinateJobs(settings.postgres_dsn, affinity=settings.sandbox != "e2b",
+                             heartbeat=settings.worker_heartbeat, stalled_after=settings.worker_stalled_after,
+                             poll=settings.worker_poll)
+    await jobs.open()
+    try:
+        yield jobs
+    finally:
+        await jobs.close()

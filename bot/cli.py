@@ -15,17 +15,18 @@ app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into 
                   no_args_is_help=True, add_completion=False)
 
 
-def configure_logging(level: int) -> None:
-    """Log at `level`, keeping per-request chatter of the HTTP and search libraries out."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "bm25s"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+def configure_logging(level: int, settings: Settings | None = None) -> None:
+    """Log at `level` as CODEMEM_LOG_FORMAT says (JSON lines by default), with thread and run ids."""
+    from bot.observability import configure_logging as configure
+
+    configure(level, json=(settings or Settings()).log_format == "json")
 
 
 @app.command()
 def serve() -> None:
     """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
+    from bot.app import SettingsError
     from skills_db.connections import SecretKeyError
     from bot.server import serve as run_server
     from bot.surfaces.teams_settings import TeamsSettings
@@ -40,12 +41,44 @@ def serve() -> None:
                    + "\nin the environment or in a .env file (see README.md, 'Slack setup' and 'Teams setup'). "
                    "To try CodeMem without either, run `codemem chat`.", err=True)
         raise typer.Exit(2)
-    configure_logging(logging.INFO)
+    configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_server(settings, teams))
-    except (ModelConfigError, SecretKeyError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
+
+
+@app.command()
+def worker() -> None:
+    """Run queued jobs (agent turns, skill runs) and the schedules: CODEMEM_JOBS=procrastinate, PostgreSQL."""
+    from bot.agent.model import ModelConfigError
+    from bot.app import SettingsError
+    from bot.runtime.worker import WorkerConfigError, run_worker
+    from bot.surfaces.teams_settings import TeamsSettings
+    from skills_db.connections import SecretKeyError
+
+    settings = Settings()
+    configure_logging(logging.INFO, settings)
+    try:
+        asyncio.run(run_worker(settings, TeamsSettings()))
+    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from error
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration, the database and job queue, the sandbox's isolation and each connected
+    service; say what to fix (exit code 1 when something must be)."""
+    from bot.runtime.doctor import diagnose
+    from bot.surfaces.teams_settings import TeamsSettings
+
+    findings = asyncio.run(diagnose(Settings(), TeamsSettings()))
+    for finding in findings:
+        typer.echo(finding.line())
+    if not all(finding.ok for finding in findings):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -53,7 +86,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     """Talk to CodeMem in the terminal, against the built-in demo workspace."""
     from bot.agent.model import ModelConfigError
     from skills_db.connections import SecretKeyError
-    from bot.app import open_codemem
+    from bot.app import SettingsError, open_codemem
     from bot.surfaces.terminal import chat as run_chat
 
     async def main() -> None:
@@ -63,7 +96,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     configure_logging(logging.WARNING)
     try:
         asyncio.run(main())
-    except (ModelConfigError, SecretKeyError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 

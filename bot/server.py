@@ -1,8 +1,12 @@
-"""`codemem serve`: Slack (Socket Mode or HTTP) and Microsoft Teams over one core, plus /healthz."""
+"""`codemem serve`: Slack (Socket Mode or HTTP) and Microsoft Teams over one core, plus /healthz, /readyz
+and /metrics. With the embedded job engine it also runs the jobs and the schedules; with procrastinate it
+only queues them for `codemem worker`."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -14,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import open_codemem
+from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app
 from bot.surfaces.teams import build_teams_app
@@ -30,19 +35,37 @@ def slack_routes(slack: AsyncApp) -> list[BaseRoute]:
     return [Route("/slack/events", events, methods=["POST"])]
 
 
-def http_app(routes: list[BaseRoute]) -> Starlette:
-    """`routes` and /healthz."""
+log = logging.getLogger(__name__)
+
+Problems = Callable[[], Awaitable[list[str]]]
+
+
+def http_app(routes: list[BaseRoute], problems: Problems | None = None) -> Starlette:
+    """`routes`, plus /healthz (the process is up), /readyz (503 with the `problems` while it cannot serve)
+    and /metrics (Prometheus)."""
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route("/healthz", health), *routes])
+    async def ready(request: Request) -> Response:
+        found = await problems() if problems is not None else []
+        return JSONResponse({"ready": not found, "problems": found}, status_code=503 if found else 200)
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = metrics_payload()
+        return Response(body, media_type=content_type)
+
+    return Starlette(routes=[Route("/healthz", health), Route("/readyz", ready), Route("/metrics", metrics),
+                             *routes])
 
 
 async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
     else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set; the OAuth
     callbacks under /oauth/ when accounts are configured."""
+    log.info(configure_tracing())
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
+        if settings.jobs == "inprocess":
+            codemem.scheduler.start()   # this process runs the jobs, so it also fires the schedules
         routes: list[BaseRoute] = []
         if settings.slack_bot_token:
             slack = build_slack_app(codemem, settings)
@@ -56,5 +79,6 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
-        config = uvicorn.Config(http_app(routes), host=settings.host, port=settings.port, log_level="info")
+        config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
+                                log_level="info", log_config=None)
         await uvicorn.Server(config).serve()

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,13 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="CODEMEM_PORT")
     exec_timeout: float = Field(120.0, alias="CODEMEM_EXEC_TIMEOUT")
     sandbox: Literal["subprocess", "pool", "inprocess", "e2b"] = Field("subprocess", alias="CODEMEM_SANDBOX")
+    jobs: Literal["inprocess", "procrastinate"] = Field("inprocess", alias="CODEMEM_JOBS")
+    worker_concurrency: int = Field(10, ge=1, alias="CODEMEM_WORKER_CONCURRENCY")
+    worker_heartbeat: float = Field(5.0, gt=0, alias="CODEMEM_WORKER_HEARTBEAT")
+    worker_stalled_after: float = Field(30.0, gt=0, alias="CODEMEM_WORKER_STALLED_AFTER")
+    worker_poll: float = Field(0.5, gt=0, alias="CODEMEM_WORKER_POLL")
+    schedule_poll: float = Field(15.0, gt=0, alias="CODEMEM_SCHEDULE_POLL")
+    log_format: Literal["json", "text"] = Field("json", alias="CODEMEM_LOG_FORMAT")
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
@@ -43,6 +51,24 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'codemem.db'}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the database is PostgreSQL."""
+        return make_url(self.resolved_database_url).get_backend_name() == "postgresql"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """The database URL as libpq takes it (`postgresql://…`, without SQLAlchemy's driver name)."""
+        return make_url(self.resolved_database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def jobs_problem(self) -> str | None:
+        """Why the job engine cannot run with these settings, and what to set; None when it can."""
+        if self.jobs == "procrastinate" and not self.uses_postgres:
+            return ("CODEMEM_JOBS=procrastinate keeps jobs in PostgreSQL: set CODEMEM_DATABASE_URL="
+                    "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB (and pip install 'codemem[postgres]'), "
+                    "or use CODEMEM_JOBS=inprocess.")
+        return None
 
     @cached_property
     def checkpoint_path(self) -> Path:

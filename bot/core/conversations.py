@@ -14,7 +14,8 @@ from bot.agent.model import HOW_TO_CONFIGURE
 from bot.core.progress import ProgressMessage
 from bot.core.surface import Surface, Surfaces
 from bot.core.views import Answer, Notice, Progress, Question, SkillOffer, ThreadRef
-from bot.runtime.jobs import Jobs
+from bot.observability import ERRORS, TOKENS
+from bot.runtime.jobs import Interruption, Jobs
 from skills_db.models import Owner
 from skills_db.store import SkillStore
 
@@ -26,7 +27,8 @@ TURN_JOB = "agent_turn"
 
 class Conversations:
     """Drives one agent graph per thread; every surface calls these same methods. The work itself runs
-    as `agent_turn` jobs, which post through the process's surface for the thread's platform."""
+    as `agent_turn` jobs, which post through the process's surface for the thread's platform. A turn cut
+    short by a crash resumes from the graph's last checkpoint when its job is delivered again."""
 
     def __init__(self, graph: Any | None, store: SkillStore, jobs: Jobs, surfaces: Surfaces) -> None:
         self.graph = graph
@@ -34,6 +36,7 @@ class Conversations:
         self.jobs = jobs
         self.surfaces = surfaces
         jobs.handle(TURN_JOB, self._turn)
+        jobs.on_interrupted(TURN_JOB, self._resume_interrupted)
 
     def is_known(self, thread: ThreadRef) -> bool:
         """True when the bot takes part in `thread` (so plain replies there are meant for it)."""
@@ -62,7 +65,7 @@ class Conversations:
         conversation = self.store.get_conversation(thread.thread_id)
         if conversation is None or conversation.requester_user != user.user:
             await surface.post(thread, Notice("Only the person who asked can stop this task.", error=True))
-        elif not self.jobs.cancel(thread.thread_id):
+        elif not await self.jobs.cancel(thread.thread_id):
             await surface.post(thread, Notice("Nothing is running in this thread."))
 
     async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
@@ -72,6 +75,31 @@ class Conversations:
     async def _turn(self, payload: dict[str, Any]) -> None:
         thread = ThreadRef(**payload["thread"])
         await self._advance(self.surfaces.get(thread.platform), thread, Owner(**payload["user"]), payload["text"])
+
+    async def _resume_interrupted(self, payload: dict[str, Any], interruption: Interruption) -> bool:
+        """The worker running this turn died. Mid-run: tool calls it cut short are answered as interrupted,
+        the user is told, and the graph goes on from its last checkpoint. Finished: the answer is posted
+        again. Not started, or a reply not yet applied to a question: False, so the turn runs normally."""
+        thread = ThreadRef(**payload["thread"])
+        config = {"configurable": {"thread_id": thread.thread_id}}
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.interrupts:
+            return False
+        surface = self.surfaces.get(thread.platform)
+        if not snapshot.next:
+            last_human = next((m for m in reversed(snapshot.values.get("messages", []))
+                               if isinstance(m, HumanMessage)), None)
+            if last_human is None or last_human.text != payload["text"]:
+                return False
+            await surface.post(thread, _answer(snapshot.values))
+            return True
+        log.warning("resuming %s from its checkpoint after %s stopped", thread.thread_id, interruption.worker)
+        await surface.post(thread, Notice("I was interrupted (the worker running this task stopped). "
+                                          "Picking up from my last saved step…"))
+        await self._close_cut_calls(config, "Interrupted: the worker running this stopped before it finished; "
+                                            "its effects, if any, are unknown. Check before doing it again.")
+        await self._drive(surface, thread, None, config)
+        return True
 
     async def _advance(self, surface: Surface, thread: ThreadRef, user: Owner, text: str) -> None:
         config = {"configurable": {"thread_id": thread.thread_id}}
@@ -87,6 +115,7 @@ class Conversations:
     async def _drive(self, surface: Surface, thread: ThreadRef, graph_input: Any, config: dict) -> None:
         conversation = self.store.get_conversation(thread.thread_id)
         progress = ProgressMessage(surface, thread, conversation.progress_message_id)
+        before = dict((await self.graph.aget_state(config)).values.get("usage") or {})
         try:
             async for event in self.graph.astream(graph_input, config, stream_mode="custom"):
                 view = progress.view
@@ -98,16 +127,19 @@ class Conversations:
                     self.store.set_progress_message(thread.thread_id, progress.message_id)
                     conversation.progress_message_id = progress.message_id
         except asyncio.CancelledError:
-            await self._close_stopped_turn(config)
+            await self._close_cut_calls(config, "Stopped by the user before this finished.")
             await progress.show(Progress(status="Stopped", todos=progress.view.todos, finished=True), force=True)
             await surface.post(thread, Notice("Stopped. Everything so far is kept: reply here to continue."))
             return
         except Exception as error:   # a model or tool failure is told in the thread, never crashes the worker
             log.exception("the agent failed in %s", thread.thread_id)
+            ERRORS.labels("agent").inc()
             await progress.show(Progress(status="Stopped by an error", todos=progress.view.todos), force=True)
             await surface.post(thread, Notice(f"I could not finish: {error}. Reply here to try again.", error=True))
             return
         snapshot = await self.graph.aget_state(config)
+        for direction, used in (snapshot.values.get("usage") or {}).items():
+            TOKENS.labels(direction).inc(max(used - before.get(direction, 0), 0))
         if snapshot.interrupts:
             question = snapshot.interrupts[0].value
             await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
@@ -116,9 +148,8 @@ class Conversations:
         await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
         await surface.post(thread, _answer(snapshot.values))
 
-
-    async def _close_stopped_turn(self, config: dict) -> None:
-        """Answer the tool calls a Stop cut short, so the history stays valid for the next model call."""
+    async def _close_cut_calls(self, config: dict, why: str) -> None:
+        """Answer the tool calls a Stop or a crash cut short, so the history stays valid for the next model call."""
         snapshot = await self.graph.aget_state(config)
         messages = snapshot.values.get("messages", [])
         last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
@@ -126,7 +157,7 @@ class Conversations:
         pending = [call for call in (last_ai.tool_calls if last_ai else []) if call["id"] not in answered]
         if pending:
             await self.graph.aupdate_state(config, {"messages": [
-                ToolMessage("Stopped by the user before this finished.", tool_call_id=call["id"], name=call["name"])
+                ToolMessage(why, tool_call_id=call["id"], name=call["name"])
                 for call in pending]}, as_node="tools")
 
 

@@ -113,6 +113,7 @@ async def test_stop_interrupts_the_sandbox_keeps_the_conversation_and_a_reply_co
         assert surface.shown(Notice)[-1].text.startswith("Stopped.")
         assert surface.shown(Progress)[-1].status == "Stopped"
         assert "Stopped by the user" in tool_outputs(await state_of(codemem), "execute_code")[-1]
+    async with start(replay) as codemem:   # a restart after the stop: the reply still continues
         await say(codemem, surface, "go on")
     assert surface.shown(Answer)[-1].text == "Continuing after the stop."
 
