@@ -28,7 +28,7 @@ _HEADERS = ["From", "To", "Cc", "Subject", "Date"]
 
 @tool(provider="google", scopes=(READ,), effect="read", retry_safe=True)
 async def gmail_search(query: str = "", limit: int = 50) -> list[GmailMessage]:
-    """Search the user's Gmail with Gmail's search syntax, newest first.
+    """Search Gmail messages by sender, words, subject, label, attachment or date (Gmail search syntax), newest first.
 
     query: e.g. 'from:fabrikam.com has:attachment newer_than:15d', 'is:unread label:invoices',
     'subject:(price list) after:2026/11/01 filename:pdf'. '' lists everything but drafts, spam and trash.
@@ -101,8 +101,9 @@ async def gmail_get_attachment(message_id: str, attachment_id: str) -> FileRef:
 
 @tool(provider="google", scopes=(SEND,), effect="send", retry_safe=False)
 async def gmail_send(to: list[str], subject: str, body: str, cc: list[str] | None = None, attachments: list[FileRef] | None = None) -> SentMessage:
-    """Send an email from the user's Gmail. Not retried after an uncertain failure, so it is never sent twice.
+    """Send an email from the user's Gmail.
 
+    Not retried after an uncertain failure, so it is never sent twice.
     to / cc: email addresses; body: plain text; attachments: FileRefs returned by other tools.
     In a dry run nothing is sent and the result shows what would be.
     """
@@ -117,7 +118,7 @@ async def gmail_send(to: list[str], subject: str, body: str, cc: list[str] | Non
 
 @tool(provider="google", scopes=(COMPOSE,), effect="write", retry_safe=False)
 async def gmail_create_draft(to: list[str], subject: str, body: str, cc: list[str] | None = None, attachments: list[FileRef] | None = None) -> SentMessage:
-    """Save an email as a Gmail draft for the user to review and send.
+    """Save a Gmail draft for the user to review before sending.
 
     to / cc: email addresses; body: plain text; attachments: FileRefs returned by other tools.
     """

@@ -29,7 +29,7 @@ from integrations.microsoft import wire
 from integrations.microsoft.client import WorkspaceGraphClient
 from integrations.microsoft.graph_errors import graph_errors_as_tool_errors, is_not_found
 from integrations.microsoft.models import DriveItem, SharingLink
-from integrations.microsoft.transport import fetch, send
+from integrations.microsoft.transport import fetch, fix_url, send
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 """Files up to this size go in one PUT; larger ones through an upload session."""
@@ -73,7 +73,7 @@ async def onedrive_list_folder(path: str = "", limit: int = 500) -> list[DriveIt
 
 @tool(provider="microsoft", scopes=("Files.ReadWrite",), effect="write", retry_safe=True)
 async def onedrive_ensure_folder(path: str) -> DriveItem:
-    """Make sure a folder exists in the user's OneDrive, creating any missing parent folders; returns the folder.
+    """Create a folder in the user's OneDrive unless it exists, with any missing parent folders; returns the folder.
 
     path: folder path from the OneDrive root, e.g. 'Email Attachments/Fabrikam'. Safe to call repeatedly.
     In a dry run nothing is created; a folder that does not exist yet comes back with an empty id.
@@ -126,7 +126,7 @@ async def onedrive_upload_file(
         item = graph.drives.by_drive_id(drive_id).items.by_drive_item_id(f"{folder.id}:/{name}:")
         if len(data) <= SIMPLE_UPLOAD_LIMIT:
             request = item.content.to_put_request_information(data)
-            request.url = request.url + f"?{quote(CONFLICT_BEHAVIOR)}={conflict}"
+            request.url = fix_url(graph, request) + f"?{quote(CONFLICT_BEHAVIOR)}={conflict}"
             uploaded = await fetch(graph, request, wire.DriveItem, retry_safe=False)
         else:
             properties = DriveItemUploadableProperties(additional_data={CONFLICT_BEHAVIOR: conflict})
@@ -159,7 +159,7 @@ async def onedrive_download(path: str) -> FileRef:
 
 @tool(provider="microsoft", scopes=("Files.Read",), effect="read", retry_safe=True)
 async def onedrive_search(query: str, limit: int = 25) -> list[DriveItem]:
-    """Search the user's OneDrive for files and folders whose name or content matches words, newest first.
+    """Find files and folders in the user's OneDrive by words in their name or content, newest first.
 
     query: words to look for, e.g. 'invoice fabrikam'. limit: the most items to return (1-200).
     Returns each item with its full path (for onedrive_download or onedrive_create_link).
@@ -194,7 +194,7 @@ async def onedrive_search(query: str, limit: int = 25) -> list[DriveItem]:
 
 @tool(provider="microsoft", scopes=("Files.ReadWrite",), effect="send", retry_safe=True)
 async def onedrive_create_link(path: str, kind: Literal["view", "edit"] = "view", scope: Literal["organization", "anonymous"] = "organization") -> SharingLink:
-    """Create (or reuse) a sharing link to a OneDrive file or folder, to put in an email or a chat message.
+    """Share a OneDrive file or folder: make (or reuse) a view or edit link to put in an email or chat message.
 
     path: path from the OneDrive root, e.g. 'Reports/Q3.pdf'. kind: 'view' (read-only) or 'edit'.
     scope: 'organization' (people in the user's organization) or 'anonymous' (anyone who has the link).

@@ -100,8 +100,9 @@ async def outlook_search_messages(
 
 @tool(provider="microsoft", scopes=("Mail.Read",), effect="read", retry_safe=True)
 async def outlook_get_message(message_id: str) -> MailMessageDetail:
-    """Read one Outlook email: sender, recipients, subject and its body as clean plain text (HTML converted).
+    """Read an Outlook email's full text: body, sender and recipients.
 
+    The body comes as clean plain text (HTML converted).
     message_id: an id from outlook_list_messages or outlook_search_messages.
     """
     graph = current_context().require_graph()
@@ -237,7 +238,10 @@ async def outlook_move_message(message_id: str, folder: str) -> MailMessage:
 
 @tool(provider="microsoft", scopes=("Mail.ReadWrite",), effect="write", retry_safe=True)
 async def outlook_mark_read(message_id: str, read: bool = True) -> MailMessage:
-    """Mark an Outlook email as read (or as unread with read=False); returns the message. Safe to repeat."""
+    """Mark an Outlook email as seen, or as unseen with read=False; returns the message.
+
+    Safe to repeat.
+    """
     ctx = current_context()
     graph = ctx.require_graph()
     if ctx.dry_run:

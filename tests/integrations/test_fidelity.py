@@ -9,7 +9,7 @@ import base64
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import googleapiclient
 import httplib2

@@ -77,6 +77,13 @@ def test_default_registry_holds_the_workspace_tools_with_their_declarations(regi
         ("download an attachment", "outlook_get_attachment"),
         ("create a folder", "onedrive_ensure_folder"),
         ("which files are attached to this message", "outlook_list_attachments"),
+        ("search gmail for messages from a sender", "gmail_search"),
+        ("send an email with gmail", "gmail_send"),
+        ("search outlook emails from a sender domain", "outlook_search_messages"),
+        ("read the body of an outlook email", "outlook_get_message"),
+        ("reply to an outlook email", "outlook_reply"),
+        ("find a file in onedrive", "onedrive_search"),
+        ("share a onedrive file with a link", "onedrive_create_link"),
     ],
 )
 def test_search_ranks_the_obvious_tool_first(registry: Registry, query: str, expected: str) -> None:

@@ -93,7 +93,8 @@ async def test_connect_refresh_and_revoke_with_real_msal_and_google_auth(emulato
         assert (connected.provider, connected.account) == (provider, "alex@contoso.com")
         with pytest.raises(AccountError, match="expired or was already used"):
             accounts.finish(provider, state, code)
-    stored = accounts.store.engine.connect().exec_driver_sql("select secret from workspace_connections").scalars().all()
+    with accounts.store.engine.connect() as connection:  # closed at once: an abandoned one can take the in-memory database with it
+        stored = connection.exec_driver_sql("select secret from workspace_connections").scalars().all()
     assert stored and not any("refresh" in s or "emu-" in s for s in stored)
 
     ctx = ToolContext(graph=accounts.graph_client(OWNER), google=accounts.google_services(OWNER), blobs=BlobStore())

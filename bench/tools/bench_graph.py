@@ -1,0 +1,101 @@
+"""Graph response path: listing 1,000 messages and fetching 100 attachments through our tools (msgraph-sdk
+request building, auth and middleware; pydantic parsing) vs. the same requests through raw httpx, in one run
+against the emulator. Also shows the SDK's own model deserialization for the same listing, for reference.
+
+Run: python bench/tools/bench_graph.py   (goal: tools / raw httpx <= 1.5)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Awaitable, Callable
+
+import httpx
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
+
+from integrations.blobs import BlobStore
+from integrations.context import ToolContext, use_context
+from integrations.emulator import DEMO_TOKEN, EmulatorServer, build_demo_workspace
+from integrations.microsoft.client import make_graph_client
+from integrations.microsoft.outlook import _MESSAGE_FIELDS, PAGE_SIZE, outlook_get_attachment, outlook_list_messages
+
+MESSAGES = 1000
+ATTACHMENTS = 100
+ROUNDS = 9
+
+
+async def _median(run: Callable[[], Awaitable[int]], rounds: int = ROUNDS) -> tuple[float, int]:
+    await run()  # warm up: imports, connections
+    timings, count = [], 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        count = await run()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), count
+
+
+async def main() -> None:
+    state = build_demo_workspace(datetime.now(UTC), messages=MESSAGES + 200)
+    async with EmulatorServer(state) as server:
+        graph = make_graph_client(server.graph_url, DEMO_TOKEN)
+        ctx = ToolContext(graph=graph, blobs=BlobStore())
+        raw = httpx.AsyncClient(base_url=server.graph_url, headers={"Authorization": f"Bearer {DEMO_TOKEN}"}, trust_env=False)
+        with_files = [(m.id, a.id) for m in state.messages for a in m.attachments][:ATTACHMENTS]
+
+        async def tools_list() -> int:
+            with use_context(ctx):
+                return len(await outlook_list_messages(limit=MESSAGES))
+
+        async def raw_list() -> int:
+            params = {"$select": ",".join(_MESSAGE_FIELDS), "$orderby": "receivedDateTime desc", "$top": str(PAGE_SIZE)}
+            response = await raw.get("/me/messages", params=params)
+            found: list[dict] = []
+            while True:
+                page = response.json()
+                found.extend(page["value"])
+                if len(found) >= MESSAGES or "@odata.nextLink" not in page:
+                    return len(found[:MESSAGES])
+                response = await raw.get(page["@odata.nextLink"])
+
+        async def sdk_models_list() -> int:
+            query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(select=_MESSAGE_FIELDS, orderby=["receivedDateTime desc"], top=PAGE_SIZE)
+            page = await graph.me.messages.get(RequestConfiguration(query_parameters=query))
+            found = list(page.value or [])
+            while page.odata_next_link and len(found) < MESSAGES:
+                page = await graph.me.messages.with_url(page.odata_next_link).get()
+                found.extend(page.value or [])
+            return len(found[:MESSAGES])
+
+        async def tools_attachments() -> int:
+            with use_context(ctx):
+                return sum([(await outlook_get_attachment(m, a)).size for m, a in with_files])
+
+        async def raw_attachments() -> int:
+            total = 0
+            for message_id, attachment_id in with_files:
+                body = (await raw.get(f"/me/messages/{message_id}/attachments/{attachment_id}")).json()
+                total += len(base64.b64decode(body["contentBytes"]))
+            return total
+
+        listing = {name: await _median(run) for name, run in
+                   (("raw httpx", raw_list), ("our tools", tools_list), ("SDK models", sdk_models_list))}
+        files = {name: await _median(run) for name, run in (("raw httpx", raw_attachments), ("our tools", tools_attachments))}
+        await raw.aclose()
+
+    base = listing["raw httpx"][0]
+    print(f"listing {MESSAGES} messages ({-(-MESSAGES // PAGE_SIZE)} pages of {PAGE_SIZE}), median of {ROUNDS}:")
+    for name, (seconds, count) in listing.items():
+        print(f"  {name:<11} {seconds * 1000:8.1f} ms  ({count} messages)  ratio {seconds / base:5.2f}")
+    base = files["raw httpx"][0]
+    print(f"fetching {len(with_files)} attachments, median of {ROUNDS}:")
+    for name, (seconds, count) in files.items():
+        print(f"  {name:<11} {seconds * 1000:8.1f} ms  ({count / 1e6:.1f} MB)  ratio {seconds / base:5.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
