@@ -84,15 +84,161 @@ class SkillRunReport:
 
 @dataclass(frozen=True)
 class SkillSummary:
+    """A skill in a list: its own or, with `shared`, one shared with the viewer (Run, Schedule, History)."""
+
     name: str
     description: str
     version: int | None
     parameters: list[dict[str, Any]]
+    skill_id: int | None = None
+    shared: bool = False
 
 
 @dataclass(frozen=True)
 class SkillList:
     skills: list[SkillSummary]
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A tool a skill calls and its effect (`read`, `write`, `send`, `destructive`)."""
+
+    name: str
+    effect: str | None
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One run in a history: `status` is running, succeeded or failed; failed runs offer Retry."""
+
+    run_id: int
+    skill_name: str
+    version: int
+    status: str
+    started_at: str
+    duration_ms: float | None
+    trigger: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """The recent runs of one skill that the viewer may see, newest first."""
+
+    skill_name: str
+    runs: list[RunLine]
+
+
+@dataclass(frozen=True)
+class SkillDetail:
+    """`/skill show`: what a skill is, takes, calls and does, with Run, Preview and History."""
+
+    skill_id: int
+    name: str
+    description: str
+    version: int | None
+    status: str
+    parameters: list[dict[str, Any]]
+    tools: list[ToolUse]
+    code: str
+    schedule: str | None = None
+    shares: list[str] = field(default_factory=list)
+    owned: bool = True
+
+
+@dataclass(frozen=True)
+class RunForm:
+    """A form for a skill's parameters: from a Run button, or when a command left required ones out."""
+
+    skill_id: int
+    name: str
+    version: int
+    description: str
+    parameters: list[dict[str, Any]]
+    values: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SaveForm:
+    """Save as skill: name, description, parameter defaults and an optional schedule, before the proposal."""
+
+    skill_id: int
+    version: int
+    name: str
+    description: str
+    parameters: list[dict[str, Any]]
+    name_fixed: bool = False      # a new version of an existing skill keeps its name
+    cron: str = ""
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class ScheduleForm:
+    """When to run a skill (cron and time zone) and with which arguments."""
+
+    skill_id: int
+    name: str
+    parameters: list[dict[str, Any]]
+    cron: str = ""
+    timezone: str = "UTC"
+    arguments: dict[str, str] = field(default_factory=dict)
+    current: str | None = None    # the schedule in words, when it has one
+
+
+@dataclass(frozen=True)
+class SkillProposal:
+    """A skill version waiting for its owner: code, parameters, tools and their effects, a dry-run preview,
+    and the schedule it will get; Approve, Edit or Dismiss."""
+
+    skill_id: int
+    name: str
+    version: int
+    description: str
+    parameters: list[dict[str, Any]]
+    code: str
+    tools: list[ToolUse]
+    preview_result: Any = None
+    preview_logs: str = ""
+    preview_error: str | None = None
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    cron: str = ""
+    timezone: str = ""
+
+
+@dataclass(frozen=True)
+class PreviewReport:
+    """A dry run of a skill: what it returned and printed, and the writes it would have made (not made)."""
+
+    skill_name: str
+    version: int
+    result: Any
+    logs: str
+    error: str | None
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    """For an approver: a skill shared with their channel or team, the version to approve, Approve / Reject."""
+
+    share_id: int
+    skill_name: str
+    owner: str
+    scope: str
+    version: int
+    code: str
+    tools: list[ToolUse]
+    diff: str = ""                # against the version approved before, if any
+
+
+@dataclass(frozen=True)
+class Home:
+    """The App Home: the user's skills (Run, Schedule, History), their schedules, and recent runs."""
+
+    skills: list[SkillSummary]
+    schedules: dict[str, str]     # skill name -> the schedule in words
+    runs: list[RunLine]
 
 
 @dataclass(frozen=True)
@@ -111,7 +257,8 @@ class ConnectLink:
     url: str
 
 
-View = Progress | Question | Answer | SkillRunReport | SkillList | Notice | ConnectLink
+View = (Progress | Question | Answer | SkillRunReport | SkillList | Notice | ConnectLink | RunHistory | SkillDetail
+        | RunForm | SaveForm | ScheduleForm | SkillProposal | PreviewReport | ShareRequest | Home)
 
 
 def usage_text(parameters: list[dict[str, Any]]) -> str:

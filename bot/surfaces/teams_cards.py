@@ -13,8 +13,9 @@ from microsoft_teams.api import MessageActivityInput
 from microsoft_teams.cards import (ActionSet, AdaptiveCard, CardElement, ColumnDefinition, Container, ExecuteAction, Fact,
                                    FactSet, NumberInput, OpenUrlAction, Table, TableCell, TableRow, TextBlock, TextInput, ToggleInput)
 
-from bot.core.views import (Answer, ConnectLink, Notice, Progress, Question, SkillList, SkillRunReport, SkillSummary, View,
-                            usage_text)
+from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
+                            RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
+                            SkillRunReport, SkillSummary, ToolUse, View, usage_text)
 from bot.surfaces.text import CHECK_MARKS, data_text, truncate, usage_line
 from skills_db.params import SkillParameter
 
@@ -123,7 +124,53 @@ def _body(view: View, thread_key: str) -> list[CardElement]:
             return [_text(f"Connect your {provider} account: sign in in your browser (the link works once, "
                           "for ten minutes)."),
                     ActionSet(actions=[OpenUrlAction(title=f"Connect {provider.split(' ')[0]}", url=url)])]
+        case RunHistory(skill_name=name, runs=runs):
+            return [_text(f"**Runs of {name}**", weight="Bolder")] + ([_run_line(r) for r in runs[:TABLE_ROWS]]
+                                                                       or [_text("No runs yet.", subtle=True)])
+        case SkillDetail() as d:
+            body = [_text(f"**{d.name}** v{d.version} ({d.status})", weight="Bolder")]
+            body += [_text(d.description)] if d.description else []
+            body += [_text(usage_text(d.parameters), subtle=True, monospace=True), _text(_tools(d.tools)),
+                     _text(d.code, monospace=True)]
+            body += [_text(f"🕒 {d.schedule}", subtle=True)] if d.schedule else []
+            if d.status == "active":
+                body.append(ActionSet(actions=[_button("Run", RUN_FORM_VERB, {"skill": d.name, "thread": thread_key})]))
+            return body
+        case RunForm() as form:
+            summary = SkillSummary(form.name, form.description, form.version, form.parameters, form.skill_id)
+            problems = [_text("\n".join(form.problems), color="Attention")] if form.problems else []
+            return problems + (run_form(summary, thread_key).body or [])
+        case SaveForm(name=name):
+            return [_text(f"Save {name} with the Save button of its answer card.")]
+        case ScheduleForm(name=name, current=current):
+            return [_text(f"{name}: {current or 'not scheduled'}. Type `skill schedule {name} \"0 9 * * 1\" "
+                          "tz=Europe/Paris` to set it.")]
+        case SkillProposal() as p:
+            body = [_text(f"**Proposed skill: {p.name} v{p.version}**", weight="Bolder"), _text(p.description),
+                    _text(usage_text(p.parameters), subtle=True, monospace=True), _text(_tools(p.tools)),
+                    _text(p.code, monospace=True),
+                    _text(f"Dry run: {p.preview_error or data_text(p.preview_result) or 'None'}", monospace=True)]
+            return body + ([_text(f"🕒 {p.cron} ({p.timezone})", subtle=True)] if p.cron else [])
+        case PreviewReport() as r:
+            return [_text(f"Dry run of **{r.skill_name}** v{r.version} (nothing was written)", weight="Bolder"),
+                    _text(r.error or data_text(r.result) or "None", monospace=True),
+                    _text("Writes it would make: " + (", ".join(w["name"] for w in r.writes) or "none"), subtle=True)]
+        case ShareRequest() as r:
+            return [_text(f"**Review: {r.skill_name} v{r.version}**, shared with {r.scope}", weight="Bolder"),
+                    _text(_tools(r.tools)), _text(r.diff or r.code, monospace=True)]
+        case Home() as home:
+            return _body(SkillList(home.skills), thread_key) + [_run_line(r) for r in home.runs[:TABLE_ROWS]]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
+
+
+def _run_line(run: RunLine) -> TextBlock:
+    icon = {"succeeded": "✅", "failed": "❌", "running": "⏳"}.get(run.status, "•")
+    return _text(f"{icon} {run.skill_name} v{run.version} {run.status} · {run.trigger} · {run.started_at}"
+                 + (f" — {run.error.splitlines()[0]}" if run.error else ""), spacing="None")
+
+
+def _tools(tools: list[ToolUse]) -> str:
+    return "Tools: " + (", ".join(f"{t.name} ({t.effect or 'unknown'})" for t in tools) or "none")
 
 
 def _data(data: Any) -> list[CardElement]:
@@ -155,17 +202,25 @@ def _table(records: list[dict[str, Any]], max_rows: int = TABLE_ROWS) -> list[Ca
 
 
 def _fit(card: AdaptiveCard) -> AdaptiveCard:
-    """`card`, with its tables cut until it fits in a Teams message."""
+    """`card`, with its tables, then its long texts, then its last elements cut until it fits in a Teams message."""
+    note = None
     while len(card_json(card)) > CARD_BYTES_LIMIT:
         table = next((e for e in card.body or [] if isinstance(e, Table) and len(e.rows or []) > 2), None)
-        if table is None:   # no table left to cut: cut the longest text instead
-            longest = max((e for e in card.body or [] if isinstance(e, TextBlock)), key=lambda e: len(e.text or ""))
-            longest.text = truncate(longest.text or "", max(200, len(longest.text or "") // 2))
+        if table is not None:
+            kept = len(table.rows) // 2
+            table.rows = table.rows[:kept]
+            index = card.body.index(table)
+            card.body.insert(index + 1, _text(f"… rows cut to fit in one Teams message ({kept - 1} shown)", subtle=True))
             continue
-        kept = len(table.rows) // 2
-        table.rows = table.rows[:kept]
-        index = card.body.index(table)
-        card.body.insert(index + 1, _text(f"… rows cut to fit in one Teams message ({kept - 1} shown)", subtle=True))
+        long_texts = [e for e in card.body or [] if isinstance(e, TextBlock) and len(e.text or "") > 400]
+        if long_texts:
+            longest = max(long_texts, key=lambda e: len(e.text or ""))
+            longest.text = truncate(longest.text or "", len(longest.text or "") // 2)
+            continue
+        if note is None:   # nothing left to shorten: drop elements from the end
+            note = _text("… cut to fit in one Teams message", subtle=True)
+            card.body.append(note)
+        card.body.pop(-2)
     return card
 
 
@@ -220,6 +275,13 @@ def _fallback(view: View) -> str:
             return _report_title(report)
         case SkillList(skills=skills):
             return ", ".join(s.name for s in skills) or "No saved skills yet."
+        case RunHistory(skill_name=name):
+            return f"Runs of {name}"
+        case (SkillDetail(name=name) | RunForm(name=name) | SaveForm(name=name) | ScheduleForm(name=name)
+              | SkillProposal(name=name) | PreviewReport(skill_name=name) | ShareRequest(skill_name=name)):
+            return name
+        case Home():
+            return "Your skills"
     return ""
 
 

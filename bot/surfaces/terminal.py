@@ -8,8 +8,9 @@ import sys
 from typing import TextIO
 
 from bot.app import CodeMem
-from bot.core.views import (Answer, ConnectLink, Notice, Progress, Question, SkillList, SkillRunReport, ThreadRef, View,
-                            usage_text)
+from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
+                            SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal, SkillRunReport,
+                            ThreadRef, View, usage_text)
 from bot.surfaces.text import checklist, data_text, usage_line
 from skills_db.models import Owner
 
@@ -62,6 +63,31 @@ class TerminalSurface:
                 self.out.write(("! " if error else "") + text + "\n")
             case ConnectLink(provider=provider, url=url):
                 self.out.write(f"Open this link to connect your {provider} account: {url}\n")
+            case RunHistory(skill_name=name, runs=runs):
+                self.out.write(f"Runs of {name}:\n" + "".join(f"  #{r.run_id} v{r.version} {r.status} {r.started_at}"
+                                                               f"{' — ' + r.error.splitlines()[0] if r.error else ''}\n"
+                                                               for r in runs) or "  none\n")
+            case SkillDetail() as d:
+                tools = ", ".join(f"{t.name} ({t.effect})" for t in d.tools) or "none"
+                self.out.write(f"{d.name} v{d.version} ({d.status}): {d.description}\n[{usage_text(d.parameters)}]\n"
+                               f"tools: {tools}\n{d.code}\n" + (f"schedule: {d.schedule}\n" if d.schedule else ""))
+            case RunForm(name=name, parameters=parameters, problems=problems):
+                missing = [p["name"] for p in parameters if p.get("required")]
+                self.out.write(f"`{name}` needs {', '.join(missing)}: run it again with key=value [{usage_text(parameters)}]"
+                               + "".join(f"\n  {problem}" for problem in problems) + "\n")
+            case ScheduleForm(name=name, current=current):
+                self.out.write(f"{name}: {current or 'not scheduled'}. Use /skill schedule {name} \"CRON\" tz=ZONE\n")
+            case SaveForm(name=name):
+                self.out.write(f"Type `save` to save {name}.\n")
+            case SkillProposal() as p:
+                self.out.write(f"Proposed skill {p.name} v{p.version}:\n{p.code}\n"
+                               f"dry run: {p.preview_error or data_text(p.preview_result)}\n")
+            case PreviewReport() as r:
+                self.out.write(f"Dry run of {r.skill_name} v{r.version}: {r.error or data_text(r.result)}\n")
+            case ShareRequest() as r:
+                self.out.write(f"Review {r.skill_name} v{r.version}, shared with {r.scope}:\n{r.diff or r.code}\n")
+            case Home(skills=skills):
+                self._print(SkillList(skills))
         self.out.flush()
 
 

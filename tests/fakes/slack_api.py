@@ -7,11 +7,18 @@
 
 It answers like Slack (``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``; 429 with ``Retry-After``
 when a fault is injected), accepts form-encoded, JSON and query-string arguments, and records every call.
+Every message, modal and App Home it receives is checked against Block Kit's limits (``tests.fakes.block_kit``):
+a payload over a limit is refused with ``invalid_blocks`` and listed in ``violations``.
+
+It is also a Socket Mode peer: ``apps.connections.open`` answers ``ws://127.0.0.1:PORT/socket-mode``, where
+the real ``SocketModeClient`` connects; ``socket_send`` pushes an envelope and ``socket_ack`` returns the ack.
+OAuth installs work too: ``oauth.v2.access`` issues a bot token per workspace (``install_codes``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -28,20 +35,27 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tests.fakes.block_kit import problems as block_kit_problems
 
 T = TypeVar("T")
 
 # Arguments that Slack accepts as JSON text inside form-encoded bodies.
 JSON_ARGUMENTS = frozenset({"blocks", "attachments", "view", "files", "metadata"})
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+NO_TOKEN_METHODS = frozenset({"oauth.v2.access"})   # authenticated by the client id and secret instead
+CHECKED_SURFACES = {"chat.postMessage": "message", "chat.update": "message", "chat.postEphemeral": "message",
+                    "views.open": "modal", "views.update": "modal", "views.push": "modal", "views.publish": "home"}
 
 
 class Call(NamedTuple):
-    """One Web API call as received: the method name and its arguments (token removed)."""
+    """One Web API call as received: the method name, its arguments (token removed) and the token used."""
 
     method: str
     params: dict[str, Any]
+    token: str | None = None
 
 
 @dataclass
@@ -146,6 +160,15 @@ class FakeSlack:
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._ids = itertools.count(1)
         self._ts_base = int(time.time())
+        self.violations: list[tuple[str, list[str]]] = []
+        self.install_codes: dict[str, tuple[str, str]] = {}   # OAuth code -> (team id, installing user)
+        self.client_id, self.client_secret = "fake-client-id", "fake-client-secret"
+        self._team_tokens: dict[str, str] = {}                # bot token -> team id, from OAuth installs
+        self._prompts: list[dict[str, Any]] = []
+        self._socket: WebSocket | None = None
+        self._socket_loop: asyncio.AbstractEventLoop | None = None
+        self._acks: dict[str, dict[str, Any]] = {}
+        self._envelopes = itertools.count(1)
 
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -158,7 +181,10 @@ class FakeSlack:
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
+            "views.push": self._views_open,
             "assistant.threads.setStatus": self._assistant_threads_set_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_threads_set_suggested_prompts,
+            "oauth.v2.access": self._oauth_v2_access,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
@@ -168,6 +194,7 @@ class FakeSlack:
                 Route("/api/{method}", self._handle_api, methods=["GET", "POST"]),
                 Route("/upload/{file_id}", self._handle_upload, methods=["POST"]),
                 Route("/response/{key}", self._handle_response_url, methods=["POST"]),
+                WebSocketRoute("/socket-mode", self._handle_socket),
             ]
         )
 
@@ -301,6 +328,16 @@ class FakeSlack:
             return {file_id: FakeFile(**vars(file)) for file_id, file in self._files.items()}
 
     @property
+    def suggested_prompts(self) -> list[dict[str, Any]]:
+        """The arguments of every ``assistant.threads.setSuggestedPrompts``."""
+        with self._lock:
+            return list(self._prompts)
+
+    def team_of_token(self, token: str | None) -> str | None:
+        """The workspace a bot token belongs to (the default token is ``team_id``'s)."""
+        return self.team_id if token == self.bot_token else self._team_tokens.get(token or "")
+
+    @property
     def responses(self) -> list[tuple[str, dict[str, Any]]]:
         """``(key, payload)`` for every POST to a ``response_url(key)``."""
         with self._lock:
@@ -342,7 +379,7 @@ class FakeSlack:
         method = request.path_params["method"]
         params, token = await _read_arguments(request)
         with self._lock:
-            self._calls.append(Call(method, params))
+            self._calls.append(Call(method, params, token))
             fault = self._take_fault(method)
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
@@ -353,6 +390,7 @@ class FakeSlack:
         try:
             self._authenticate(method, token)
             with self._lock:
+                self._check_blocks(method, params)
                 body = handler(params)
         except SlackError as error:
             return JSONResponse({"ok": False, "error": error.code})
@@ -383,10 +421,24 @@ class FakeSlack:
             queue.popleft()
         return fault
 
+    def _check_blocks(self, method: str, params: dict[str, Any]) -> None:
+        surface = CHECKED_SURFACES.get(method)
+        if surface is None:
+            return
+        payload = params if surface == "message" else params.get("view")
+        found = block_kit_problems(payload if isinstance(payload, dict) else {}, surface)
+        if method == "views.update" and str(params.get("view_id")) not in self._views:
+            return   # views.update answers not_found first
+        if found:   # called under the lock
+            self.violations.append((method, found))
+            raise SlackError("invalid_blocks")
+
     def _authenticate(self, method: str, token: str | None) -> None:
+        if method in NO_TOKEN_METHODS:
+            return
         if not token:
             raise SlackError("not_authed")
-        if token not in (self.bot_token, self.app_token):
+        if token not in (self.bot_token, self.app_token) and token not in self._team_tokens:
             raise SlackError("invalid_auth")
         needs_app_token = method in APP_TOKEN_METHODS
         if needs_app_token != (token == self.app_token):
@@ -523,6 +575,32 @@ class FakeSlack:
         self._statuses.append((channel, str(params["thread_ts"]), str(params["status"])))
         return {}
 
+    def _assistant_threads_set_suggested_prompts(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._channel(params, key="channel_id")
+        prompts = params.get("prompts")
+        if isinstance(prompts, str):
+            prompts = json.loads(prompts)
+        if not params.get("thread_ts") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            raise SlackError("invalid_arguments")
+        if any(len(p.get("title", "")) > 75 or not p.get("message") for p in prompts):
+            raise SlackError("invalid_arguments")
+        self._prompts.append({**params, "prompts": prompts})
+        return {}
+
+    def _oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        if (params.get("client_id"), params.get("client_secret")) != (self.client_id, self.client_secret):
+            raise SlackError("invalid_client_id")
+        installed = self.install_codes.pop(str(params.get("code")), None)
+        if installed is None:
+            raise SlackError("invalid_code")
+        team, user = installed
+        token = f"xoxb-{team}-{next(self._ids)}"
+        self._team_tokens[token] = team
+        return {"access_token": token, "token_type": "bot", "scope": "chat:write,commands",
+                "bot_user_id": self.bot_user_id, "app_id": self.app_id,
+                "team": {"id": team, "name": f"Workspace {team}"}, "enterprise": None,
+                "is_enterprise_install": False, "authed_user": {"id": user}}
+
     def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
         filename = params.get("filename")
         try:
@@ -565,6 +643,49 @@ class FakeSlack:
         return {"url": self.socket_mode_url}
 
 
+    # ------------------------------------------------------------------------------------ Socket Mode
+
+    async def _handle_socket(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        self._socket, self._socket_loop = websocket, asyncio.get_running_loop()
+        await websocket.send_text(json.dumps({"type": "hello", "num_connections": 1,
+                                              "connection_info": {"app_id": self.app_id},
+                                              "debug_info": {"host": "fake-slack"}}))
+        try:
+            while True:
+                message = json.loads(await websocket.receive_text())
+                if "envelope_id" in message:
+                    with self._lock:
+                        self._acks[message["envelope_id"]] = message.get("payload") or {}
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self._socket is websocket:
+                self._socket = None
+
+    @property
+    def socket_connected(self) -> bool:
+        """True while a Socket Mode client is connected."""
+        return self._socket is not None
+
+    def socket_send(self, payload_type: str, payload: dict[str, Any], *, retry_attempt: int = 0) -> str:
+        """Push an envelope (``events_api``, ``slash_commands`` or ``interactive``) to the connected client;
+        its envelope id. Callable from any thread."""
+        if self._socket is None or self._socket_loop is None:
+            raise RuntimeError("no Socket Mode client is connected; wait for socket_connected first")
+        envelope_id = f"env-{next(self._envelopes)}"
+        envelope = {"envelope_id": envelope_id, "type": payload_type, "payload": payload,
+                    "accepts_response_payload": payload_type != "events_api", "retry_attempt": retry_attempt,
+                    "retry_reason": "timeout" if retry_attempt else ""}
+        asyncio.run_coroutine_threadsafe(self._socket.send_text(json.dumps(envelope)), self._socket_loop).result(5)
+        return envelope_id
+
+    def socket_ack(self, envelope_id: str) -> dict[str, Any] | None:
+        """The payload the client acked `envelope_id` with ({} for a bare ack), or None before the ack."""
+        with self._lock:
+            return self._acks.get(envelope_id)
+
+
 def _content(params: dict[str, Any]) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     text = str(params.get("text") or "")
     blocks = list(params.get("blocks") or [])
@@ -592,4 +713,8 @@ async def _read_arguments(request: Request) -> tuple[dict[str, Any], str | None]
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         token = authorization[len("bearer ") :].strip()
+    elif authorization.lower().startswith("basic "):   # oauth.v2.access: the app's client id and secret
+        client_id, _, client_secret = base64.b64decode(authorization[len("basic ") :]).decode().partition(":")
+        params.setdefault("client_id", client_id)
+        params.setdefault("client_secret", client_secret)
     return params, token

@@ -11,7 +11,7 @@ import itertools
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -56,6 +56,25 @@ def signed_event(
 
     Reuse ``event_id`` with ``retry_num=1, 2...`` to simulate Slack redelivering the same event.
     """
+    envelope = event_envelope(event, team_id, event_id, api_app_id=api_app_id, bot_user_id=bot_user_id,
+                              timestamp=timestamp)
+    body, headers = _signed(secret, json.dumps(envelope), "application/json", timestamp)
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    return body, headers
+
+
+def event_envelope(
+    event: dict[str, Any],
+    team_id: str,
+    event_id: str | None = None,
+    *,
+    api_app_id: str = DEFAULT_APP_ID,
+    bot_user_id: str = DEFAULT_BOT_USER_ID,
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """The ``event_callback`` envelope of ``event`` (the body over HTTP, the payload over Socket Mode)."""
     now = int(time.time()) if timestamp is None else timestamp
     inner = dict(event)
     inner.setdefault("event_ts", inner.get("ts", f"{now}.{next(_sequence):06d}"))
@@ -78,11 +97,7 @@ def signed_event(
         ],
         "is_ext_shared_channel": False,
     }
-    body, headers = _signed(secret, json.dumps(envelope), "application/json", timestamp)
-    if retry_num is not None:
-        headers["X-Slack-Retry-Num"] = str(retry_num)
-        headers["X-Slack-Retry-Reason"] = "http_timeout"
-    return body, headers
+    return envelope
 
 
 def signed_command(
@@ -182,3 +197,53 @@ def signed_block_action(
     }
     body = urlencode({"payload": json.dumps(payload)})
     return _signed(secret, body, "application/x-www-form-urlencoded", timestamp)
+
+
+def signed_interaction(secret: str, payload: dict[str, Any], *, timestamp: int | None = None) -> tuple[str, dict[str, str]]:
+    """Any interactive payload (form-encoded ``payload=`` JSON), signed."""
+    return _signed(secret, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", timestamp)
+
+
+def view_submission(user_id: str, team_id: str, view: dict[str, Any], values: dict[str, str],
+                    *, api_app_id: str = DEFAULT_APP_ID) -> dict[str, Any]:
+    """A ``view_submission`` of the modal ``view`` (as opened) with ``values`` typed in, by input block id."""
+    state = {block_id: {"value": {"type": "plain_text_input", "value": value}} for block_id, value in values.items()}
+    submitted = {**view, "id": view.get("id", "V0MODAL"), "state": {"values": state}}
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "fake-workspace"},
+        "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "fake-verification-token",
+        "trigger_id": new_trigger_id(),
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }
+
+
+def home_block_action(user_id: str, team_id: str, action_id: str, value: str, *, view_id: str = "V0HOME",
+                      view_type: str = "home", api_app_id: str = DEFAULT_APP_ID) -> dict[str, Any]:
+    """A button click on the App Home (or, with ``view_type="modal"``, inside a modal): no channel, no message."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "fake-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": new_trigger_id(),
+        "team": {"id": team_id, "domain": "fake-workspace"},
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "type": view_type, "blocks": [], "private_metadata": "", "callback_id": ""},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "home", "value": value,
+                     "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{time.time():.6f}"}],
+    }
+
+
+def unsigned(signed: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    """What a signed request carries, as the ``payload`` of a Socket Mode envelope."""
+    body, headers = signed
+    if headers["Content-Type"].startswith("application/json"):
+        return json.loads(body)
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    return json.loads(form["payload"]) if "payload" in form else form
