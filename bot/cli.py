@@ -29,10 +29,11 @@ def serve() -> None:
     from bot.app import SettingsError
     from skills_db.connections import SecretKeyError
     from bot.server import serve as run_server
+    from bot.surfaces.slack_install import SlackInstallSettings
     from bot.surfaces.teams_settings import TeamsSettings
 
     settings, teams = Settings(), TeamsSettings()
-    slack_missing = settings.missing_for_slack()
+    slack_missing = settings.missing_for_slack(oauth_install=SlackInstallSettings().enabled)
     teams_missing = teams.missing_for_teams() if teams.app_id else []
     if (slack_missing and not teams.enabled) or teams_missing:
         lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [

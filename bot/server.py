@@ -10,8 +10,6 @@ from collections.abc import Awaitable, Callable
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,20 +18,10 @@ from starlette.routing import BaseRoute, Route
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
-from bot.surfaces.slack import build_slack_app
+from bot.surfaces.slack import build_slack_app, http_routes
+from bot.surfaces.slack_install import SlackInstallSettings
 from bot.surfaces.teams import build_teams_app
 from bot.surfaces.teams_settings import TeamsSettings
-
-
-def slack_routes(slack: AsyncApp) -> list[BaseRoute]:
-    """Slack's Events API, interactivity and slash commands on /slack/events (HTTP mode)."""
-    handler = AsyncSlackRequestHandler(slack)
-
-    async def events(request: Request) -> Response:
-        return await handler.handle(request)
-
-    return [Route("/slack/events", events, methods=["POST"])]
-
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +55,15 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
         if settings.jobs == "inprocess":
             codemem.scheduler.start()   # this process runs the jobs, so it also fires the schedules
         routes: list[BaseRoute] = []
-        if settings.slack_bot_token:
-            slack = build_slack_app(codemem, settings)
+        install = SlackInstallSettings()
+        if settings.slack_bot_token or install.enabled:
+            slack = build_slack_app(codemem, settings, install)
             if settings.slack_app_token:
                 socket_mode = AsyncSocketModeHandler(slack, settings.slack_app_token)
                 await socket_mode.connect_async()
                 stack.push_async_callback(socket_mode.close_async)
             else:
-                routes += slack_routes(slack)
+                routes += http_routes(slack, install)
         if teams_settings.enabled:
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:

@@ -84,9 +84,11 @@ class Settings(BaseSettings):
         """Where the provider sends the browser back after sign-in."""
         return f"{self.public_url.rstrip('/')}/oauth/{provider}/callback"
 
-    def missing_for_slack(self) -> list[str]:
-        """The Slack settings still missing to serve Slack, in the order a newcomer should set them."""
-        missing = [] if self.slack_bot_token else ["SLACK_BOT_TOKEN"]
+    def missing_for_slack(self, oauth_install: bool = False) -> list[str]:
+        """The Slack settings still missing to serve Slack, in the order a newcomer should set them.
+        `oauth_install`: SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set (workspaces install the app)."""
+        missing = [] if self.slack_bot_token or oauth_install else [
+            "SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (installs by OAuth)"]
         if not self.slack_app_token and not self.slack_signing_secret:
             missing.append("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
         return missing

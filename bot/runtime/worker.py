@@ -20,7 +20,10 @@ from bot.app import CodeMem, open_codemem
 from bot.observability import configure_tracing
 from bot.runtime.procrastinate_jobs import ProcrastinateJobs
 from bot.settings import Settings
+from bot.surfaces.slack import SlackSurface, web_client
+from bot.surfaces.slack_install import SlackInstallSettings, oauth_settings
 from bot.surfaces.teams_settings import TeamsSettings
+from skills_db.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +43,11 @@ class WorkerConfigError(ValueError):
 async def attach_surfaces(codemem: CodeMem, settings: Settings, teams: TeamsSettings) -> list[str]:
     """Attach the surfaces the settings allow (for posting only); their platform names."""
     attached = []
-    if settings.slack_bot_token:
-        from bot.surfaces.slack import SlackSurface, web_client
-
-        codemem.surfaces.attach("slack", SlackSurface(web_client(settings)))
+    install = SlackInstallSettings()
+    if settings.slack_bot_token or install.enabled:
+        tokens = (oauth_settings(install, make_engine(settings.resolved_database_url)).installation_store.bot_token
+                  if install.enabled else None)   # OAuth installs: each workspace's own bot token
+        codemem.surfaces.attach("slack", SlackSurface(web_client(settings), tokens))
         attached.append("slack")
     if teams.enabled:
         from bot.surfaces.teams import build_teams_app
