@@ -10,7 +10,7 @@ from bot.core.proposals import default_text, proposal_value
 from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
                             RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
                             SkillRunReport, SkillSummary, ToolUse, View, usage_text)
-from bot.surfaces.text import checklist, data_text, truncate, usage_line
+from bot.surfaces.text import checklist, data_text, fallback_text, report_title, truncate, usage_line
 from skills_db.params import SkillParameter
 
 SECTION_LIMIT = 3000       # characters in a section's text
@@ -59,7 +59,7 @@ def render(view: View) -> dict[str, Any]:
     blocks = _blocks(view)
     if len(blocks) > MESSAGE_BLOCKS:
         blocks = blocks[:MESSAGE_BLOCKS - 1] + [_context(f"… {len(blocks) - MESSAGE_BLOCKS + 1} more not shown")]
-    text = truncate(_fallback(view), MESSAGE_TEXT_LIMIT)
+    text = truncate(fallback_text(view, quote="`"), MESSAGE_TEXT_LIMIT)
     return {"text": text, "blocks": blocks}
 
 
@@ -314,7 +314,7 @@ def _blocks(view: View) -> list[dict]:
                 blocks.append(_context(usage_line(usage)))
             return blocks
         case SkillRunReport() as report:
-            blocks = [_section(_report_title(report))]
+            blocks = [_section(report_title(report, quote="`"))]
             if report.succeeded and report.result is not None:
                 blocks.append(_code(escape(data_text(report.result))))
             if report.error:
@@ -408,35 +408,3 @@ def _blocks(view: View) -> list[dict]:
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
-def _report_title(report: SkillRunReport) -> str:
-    seconds = report.duration_ms / 1000
-    if report.succeeded:
-        return f"✅ `{report.skill_name}` v{report.version} finished in {seconds:.1f} s"
-    return f"❌ `{report.skill_name}` v{report.version} failed after {seconds:.1f} s"
-
-
-def _fallback(view: View) -> str:
-    match view:
-        case Progress(status=status):
-            return status
-        case Question(text=text) | Answer(text=text) | Notice(text=text):
-            return text
-        case ConnectLink(provider=provider):
-            return f"Connect your {provider} account"
-        case SkillRunReport() as report:
-            return _report_title(report)
-        case SkillList(skills=skills):
-            return ", ".join(s.name for s in skills) or "No saved skills yet."
-        case RunHistory(skill_name=name):
-            return f"Runs of {name}"
-        case SkillDetail(name=name) | RunForm(name=name) | ScheduleForm(name=name) | SaveForm(name=name):
-            return name
-        case SkillProposal(name=name, version=version):
-            return f"Proposed skill: {name} v{version}"
-        case PreviewReport(skill_name=name):
-            return f"Dry run of {name}"
-        case ShareRequest(skill_name=name, version=version):
-            return f"Review: {name} v{version}"
-        case Home():
-            return "Your skills"
-    return ""

@@ -16,7 +16,7 @@ from microsoft_teams.cards import (ActionSet, AdaptiveCard, CardElement, ColumnD
 from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
                             RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
                             SkillRunReport, SkillSummary, ToolUse, View, usage_text)
-from bot.surfaces.text import CHECK_MARKS, data_text, truncate, usage_line
+from bot.surfaces.text import CHECK_MARKS, data_text, fallback_text, report_title, truncate, usage_line
 from skills_db.params import SkillParameter
 
 CARD_BYTES_LIMIT = 26_000   # Teams refuses messages over about 28 KB; keep room for the activity around the card
@@ -49,7 +49,7 @@ def card_message(card: AdaptiveCard) -> MessageActivityInput:
 def render(view: View, thread_key: str) -> AdaptiveCard:
     """`view` as an Adaptive Card 1.5; buttons carry `thread_key`."""
     body = _body(view, thread_key)
-    card = AdaptiveCard(version="1.5", body=body, fallback_text=truncate(_fallback(view), 500))
+    card = AdaptiveCard(version="1.5", body=body, fallback_text=truncate(fallback_text(view), 500))
     return _fit(card)
 
 
@@ -104,7 +104,7 @@ def _body(view: View, thread_key: str) -> list[CardElement]:
                 body.append(_text(usage_line(usage), subtle=True))
             return body
         case SkillRunReport() as report:
-            body = [_text(_report_title(report), weight="Bolder")]
+            body = [_text(report_title(report), weight="Bolder")]
             if report.succeeded and report.result is not None:
                 body += _data(report.result)
             if report.error:
@@ -256,33 +256,6 @@ def _input(stored: dict[str, Any]) -> CardElement:
                      placeholder=parameter.description or None)
 
 
-def _report_title(report: SkillRunReport) -> str:
-    seconds = report.duration_ms / 1000
-    if report.succeeded:
-        return f"✅ {report.skill_name} v{report.version} finished in {seconds:.1f} s"
-    return f"❌ {report.skill_name} v{report.version} failed after {seconds:.1f} s"
-
-
-def _fallback(view: View) -> str:
-    match view:
-        case Progress(status=status):
-            return status
-        case Question(text=text) | Answer(text=text) | Notice(text=text):
-            return text
-        case ConnectLink(provider=provider):
-            return f"Connect your {provider} account"
-        case SkillRunReport() as report:
-            return _report_title(report)
-        case SkillList(skills=skills):
-            return ", ".join(s.name for s in skills) or "No saved skills yet."
-        case RunHistory(skill_name=name):
-            return f"Runs of {name}"
-        case (SkillDetail(name=name) | RunForm(name=name) | SaveForm(name=name) | ScheduleForm(name=name)
-              | SkillProposal(name=name) | PreviewReport(skill_name=name) | ShareRequest(skill_name=name)):
-            return name
-        case Home():
-            return "Your skills"
-    return ""
 
 
 def _form_value(value: Any) -> str:

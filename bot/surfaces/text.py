@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm,
+                            RunHistory, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
+                            SkillRunReport, View)
+
 CHECK_MARKS = {"done": "✅", "in_progress": "⏳", "pending": "⬜"}
 
 
@@ -60,3 +64,39 @@ def usage_line(usage: dict[str, int]) -> str:
 
 def _kilo(count: int) -> str:
     return f"{count / 1000:.1f}k" if count >= 1000 else str(count)
+
+
+def report_title(report: SkillRunReport, quote: str = "") -> str:
+    """`✅ name v1 finished in 0.4 s` or `❌ … failed after …`; `quote` wraps the name (Slack: a backtick)."""
+    name, seconds = f"{quote}{report.skill_name}{quote}", report.duration_ms / 1000
+    if report.succeeded:
+        return f"✅ {name} v{report.version} finished in {seconds:.1f} s"
+    return f"❌ {name} v{report.version} failed after {seconds:.1f} s"
+
+
+def fallback_text(view: View, quote: str = "") -> str:
+    """A view in one line: what notifications and screen readers show."""
+    match view:
+        case Progress(status=status):
+            return status
+        case Question(text=text) | Answer(text=text) | Notice(text=text):
+            return text
+        case ConnectLink(provider=provider):
+            return f"Connect your {provider} account"
+        case SkillRunReport() as report:
+            return report_title(report, quote)
+        case SkillList(skills=skills):
+            return ", ".join(s.name for s in skills) or "No saved skills yet."
+        case RunHistory(skill_name=name):
+            return f"Runs of {name}"
+        case SkillDetail(name=name) | RunForm(name=name) | ScheduleForm(name=name) | SaveForm(name=name):
+            return name
+        case SkillProposal(name=name, version=version):
+            return f"Proposed skill: {name} v{version}"
+        case PreviewReport(skill_name=name):
+            return f"Dry run of {name}"
+        case ShareRequest(skill_name=name, version=version):
+            return f"Review: {name} v{version}"
+        case Home():
+            return "Your skills"
+    return ""
