@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 
 from bot.app import open_codemem
-from bot.core.views import ConnectLink, Notice, ThreadRef
+from bot.core.views import ConnectLink, Notice
 from bot.settings import Settings
 from integrations.emulator.server import EmulatorServer
 from skills_db.models import Owner
