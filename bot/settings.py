@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", alias="CODEMEM_HOST")
     port: int = Field(3000, alias="CODEMEM_PORT")
     exec_timeout: float = Field(120.0, alias="CODEMEM_EXEC_TIMEOUT")
-    sandbox: Literal["subprocess", "pool", "inprocess", "e2b"] = Field("subprocess", alias="CODEMEM_SANDBOX")
+    sandbox: Literal["subprocess", "pool", "inprocess", "e2b"] = Field("pool", alias="CODEMEM_SANDBOX")
     jobs: Literal["inprocess", "procrastinate"] = Field("inprocess", alias="CODEMEM_JOBS")
     worker_concurrency: int = Field(10, ge=1, alias="CODEMEM_WORKER_CONCURRENCY")
     worker_heartbeat: float = Field(5.0, gt=0, alias="CODEMEM_WORKER_HEARTBEAT")

@@ -59,15 +59,16 @@ def open_session(
     """A new (not yet started) session of ``backend``.
 
     ``key`` names the conversation: the pool backend returns the same live session for the same key
-    (from ``pool``, a ``WorkerPool`` the caller keeps for the life of the app). ``options`` go to the
+    (from ``pool``, a ``WorkerPool`` the caller keeps for the life of the app); without a key it gives a
+    one-off session on a warm worker. ``options`` go to the
     backend's class (e.g. ``limits=`` for subprocess, ``resume=``/``api_key=`` for e2b).
     """
     if backend == "subprocess":
         return SubprocessSession(dispatcher, output_limit=output_limit, **options)
     if backend == "pool":
-        if pool is None or key is None:
-            raise ValueError("the pool backend needs pool= (a WorkerPool kept by the app) and key= (the conversation)")
-        return pool.session(key, dispatcher)
+        if pool is None:
+            raise ValueError("the pool backend needs pool= (a WorkerPool kept by the app)")
+        return pool.session(key, dispatcher)   # key=None: a one-off session, ended by close()
     if backend == "inprocess":
         from sandbox.inprocess import InProcessSession
 

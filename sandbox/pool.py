@@ -31,10 +31,12 @@ class PoolFull(RuntimeError):
 class PooledSession(SubprocessSession):
     """A ``SubprocessSession`` whose workers come from a ``WorkerPool`` and whose ``close`` releases it."""
 
-    def __init__(self, pool: WorkerPool, key: str, dispatcher: Dispatcher, **options: object) -> None:
+    def __init__(self, pool: WorkerPool, key: str, dispatcher: Dispatcher, *, disposable: bool = False,
+                 **options: object) -> None:
         super().__init__(dispatcher, **options)  # type: ignore[arg-type]
         self._pool = pool
         self.key = key
+        self.disposable = disposable
         self.last_used = time.monotonic()
         self.in_use = False
 
@@ -49,7 +51,11 @@ class PooledSession(SubprocessSession):
         return worker
 
     async def close(self) -> None:
-        """Release the session to the pool (the scope stays for the conversation's next turn)."""
+        """Release the session to the pool (the scope stays for the conversation's next turn); a
+        disposable session (no conversation: a skill run, a dry run) really closes."""
+        if self.disposable:
+            await self.shutdown()
+            return
         self.in_use = False
         self.last_used = time.monotonic()
 
@@ -98,10 +104,15 @@ class WorkerPool:
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap())
 
-    def session(self, key: str, dispatcher: Dispatcher) -> PooledSession:
-        """The live session of conversation ``key`` (its dispatcher replaced by this turn's), or a new one."""
+    def session(self, key: str | None, dispatcher: Dispatcher) -> PooledSession:
+        """The live session of conversation ``key`` (its dispatcher replaced by this turn's), or a new one.
+        ``key=None``: a one-off session on a warm worker, ended (not kept) by ``close``."""
         if self._closed:
             raise RuntimeError("this worker pool is closed")
+        if key is None:
+            return PooledSession(self, f"one-off-{id(dispatcher):x}-{time.monotonic_ns()}", dispatcher,
+                                 disposable=True, output_limit=self._output_limit, python=self._python,
+                                 limits=self._limits, isolation=self._ceiling)
         existing = self._sessions.get(key)
         if existing is not None and not existing._closed:
             existing._dispatcher = dispatcher

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,8 +95,7 @@ class ToolBridge:
 
         if granted is None:
             granted = {self.registry.get(name).effect for name in tools} & GRANTABLE_EFFECTS
-        session = open_session(self.backend, dispatch, key=key or secrets.token_hex(8), pool=self.pool,
-                               output_limit=self.output_limit)
+        session = open_session(self.backend, dispatch, key=key, pool=self.pool, output_limit=self.output_limit)
         bridged = BridgedSession(session, self.registry, {f.name: f for f in host_functions}, granted=set(granted))
         await bridged.session.start()
         await bridged.allow(tools)

@@ -101,6 +101,21 @@ async def test_the_pool_is_sticky_per_conversation_bounded_and_evicts_idle_sessi
         await pool.close()
 
 
+async def test_a_one_off_pooled_session_starts_warm_and_really_ends_on_close(dispatcher: RecordingDispatcher) -> None:
+    pool = WorkerPool(warm=1, max_sessions=1)
+    await pool.start()
+    try:
+        kept = pool.session("thread-1", dispatcher)   # fills the pool's only conversation place
+        await kept.exec("1")
+        one_off = pool.session(None, dispatcher)      # a skill run: no conversation, takes no place
+        assert (await one_off.exec("6 * 7")).value == 42
+        await one_off.close()
+        assert not one_off.alive and len(pool) == 1, "its worker is gone; the conversation's session stays"
+        assert (await kept.exec("2")).value == 2
+    finally:
+        await pool.close()
+
+
 # -- E2B, offline: the real E2BSession over a local stand-in for e2b.AsyncSandbox that runs worker.py --stdio
 
 
