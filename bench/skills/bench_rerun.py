@@ -3,11 +3,10 @@
 Both run the same `run(...)` against the same workspace emulator in this process's run:
 - plain: the code is exec'd in this process with the tools as ordinary async functions (no sandbox, no
   store, no run record);
-- runner: `SkillRunner.start` — authorization, argument typing, a fresh sandbox worker, tool calls over
-  the bridge, skill memory, and the run recorded in SQLite.
-- runner, warm sandbox: the same, with the sandbox session opened before the timed part, as a pool of
-  pre-warmed workers would hand it over (the session start is the runner's one fixed cost).
-Rounds alternate (plain, runner, warm, plain, ...) after a warm-up of each, and the medians are compared.
+- pool (the default, CODEMEM_SANDBOX=pool): `SkillRunner.start` — authorization, argument typing, a
+  pre-warmed jailed sandbox worker, tool calls over the bridge, skill memory, and the run recorded in SQLite;
+- subprocess (CODEMEM_SANDBOX=subprocess): the same with a worker started for the run.
+Rounds alternate (plain, pool, subprocess, plain, ...) after a warm-up of each, and the medians are compared.
 Goal: runner / plain <= 1.15.
 
     python bench/skills/bench_rerun.py [--rounds 15] [--messages 60]
@@ -31,12 +30,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from bot.agent.skill_code import skill_source  # noqa: E402
-from bot.runtime.bridge import BridgedSession, ToolBridge  # noqa: E402
+from bot.runtime.bridge import ToolBridge  # noqa: E402
 from bot.runtime.skill_runner import SkillRunner  # noqa: E402
 from bot.workspace import DemoWorkspace  # noqa: E402
 from integrations.context import use_context  # noqa: E402
 from integrations.emulator import EmulatorServer, build_demo_workspace  # noqa: E402
 from integrations.registry import Registry, default_registry  # noqa: E402
+from sandbox.pool import WorkerPool  # noqa: E402
 from skills_db import Owner, SkillStore, init_db, make_engine  # noqa: E402
 
 SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
@@ -49,23 +49,6 @@ def case_study_code() -> str:
     turns = yaml.safe_load(SCENARIO.read_text())["turns"]
     code = next(c["args"]["code"] for t in turns for c in t.get("tool_calls", []) if c["name"] == "execute_code")
     return skill_source(code)
-
-
-class PrewarmedBridge(ToolBridge):
-    """A bridge that hands out one session opened ahead of time (a stand-in for a pre-warmed pool)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.spare: BridgedSession | None = None
-
-    async def prewarm(self, owner: Owner, tools: list[str]) -> None:
-        self.spare = await super().open(owner, tools)
-
-    async def open(self, owner: Owner, tools: Any = (), *, dry_run: bool = False) -> BridgedSession:
-        if self.spare is not None and not dry_run:
-            spare, self.spare = self.spare, None
-            return spare
-        return await super().open(owner, tools, dry_run=dry_run)
 
 
 async def plain_script(code: str, registry: Registry, workspace: DemoWorkspace) -> dict[str, Any]:
@@ -86,9 +69,10 @@ async def main(rounds: int, messages: int) -> None:
         store = SkillStore(engine)
         registry = default_registry()
         workspace = DemoWorkspace(emulator.url)
-        runner = SkillRunner(store, ToolBridge(registry, workspace))
-        warm_bridge = PrewarmedBridge(registry, workspace)
-        warm_runner = SkillRunner(store, warm_bridge)
+        pool = WorkerPool()
+        await pool.start()
+        pooled = SkillRunner(store, ToolBridge(registry, workspace, backend="pool", pool=pool))
+        fresh = SkillRunner(store, ToolBridge(registry, workspace, backend="subprocess"))
         skill = store.create_draft(OWNER, "save_email_attachments", "", code, TOOLS)
         store.approve(skill.id, OWNER, 1)
 
@@ -101,30 +85,29 @@ async def main(rounds: int, messages: int) -> None:
 
         jobs = {
             "plain": lambda: plain_script(code, registry, workspace),
-            "runner": lambda: via(runner),
-            "warm": lambda: via(warm_runner),
+            "pool": lambda: via(pooled),
+            "subprocess": lambda: via(fresh),
         }
         results = {}
         for name, job in jobs.items():  # warm-up: first Graph calls, imports
-            await warm_bridge.prewarm(OWNER, TOOLS)
             results[name] = await job()
         assert len({result["saved"] for result in results.values()}) == 1, results
         timings: dict[str, list[float]] = {name: [] for name in jobs}
         for _ in range(rounds):
             for name, job in jobs.items():
-                if name == "warm":
-                    await warm_bridge.prewarm(OWNER, TOOLS)  # untimed, as a pool does it ahead of time
+                await asyncio.sleep(0.1)   # the pool refills its spare worker between runs, as between real runs
                 started = time.perf_counter()
                 await job()
                 timings[name].append((time.perf_counter() - started) * 1000)
+        await pool.close()
         engine.dispose()
         plain_result = results["plain"]
 
     medians = {name: statistics.median(values) for name, values in timings.items()}
     print(f"case study: {plain_result['saved']} files from {messages} messages, {rounds} rounds each")
     for name, values in timings.items():
-        print(f"  {name:7s} median {medians[name]:8.1f} ms   min {min(values):8.1f} ms   max {max(values):8.1f} ms")
-    for name in ("runner", "warm"):
+        print(f"  {name:10s} median {medians[name]:8.1f} ms   min {min(values):8.1f} ms   max {max(values):8.1f} ms")
+    for name in ("pool", "subprocess"):
         ratio = medians[name] / medians["plain"]
         verdict = "met" if ratio <= GOAL else "NOT met"
         print(f"  ratio {name}/plain = {ratio:.3f} (goal <= {GOAL}: {verdict}), "
