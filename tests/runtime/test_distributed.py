@@ -1,6 +1,6 @@
 """The distributed engine on the machine's PostgreSQL, with real `codemem worker` processes posting to a
 loopback fake of Slack: per-thread ordering, no duplicate under redelivery, one firing per schedule slot,
-and recovery after a worker is killed with SIGKILL in the middle of a run."""
+and recovery after a worker is killed with SIGKILL in the middle of a skill run or of an agent turn."""
 
 from __future__ import annotations
 
@@ -18,14 +18,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from sqlalchemy import text
 
 from bot.app import CodeMem, open_codemem
+from bot.core.conversations import TURN_JOB
 from bot.core.skills import RUN_JOB
 from bot.core.views import ThreadRef
 from bot.runtime.procrastinate_jobs import ProcrastinateJobs
 from bot.runtime.recovery import INTERRUPTED
 from bot.settings import Settings
+from bot.surfaces.slack import build_slack_app
 from skills_db.models import Owner, RunStatus
 from skills_db.timestamps import utc_now
 from tests.e2e.harness import REPO, free_port
@@ -115,9 +119,9 @@ def workers(database_url: str, slack: FakeSlack, tmp_path: Path) -> Iterator[lis
     env = worker_env(database_url, slack, tmp_path / "data")
     (tmp_path / "data").mkdir()
 
-    def spawn(count: int) -> list[Worker]:
+    def spawn(count: int, **extra: str) -> list[Worker]:
         for _ in range(count):
-            started.append(Worker(env, tmp_path / f"worker{len(started)}.log").start())
+            started.append(Worker({**env, **extra}, tmp_path / f"worker{len(started)}.log").start())
         return started
 
     yield spawn  # type: ignore[misc]
@@ -126,11 +130,13 @@ def workers(database_url: str, slack: FakeSlack, tmp_path: Path) -> Iterator[lis
 
 
 @contextlib.asynccontextmanager
-async def bot(database_url: str, slack: FakeSlack, tmp_path: Path) -> AsyncIterator[CodeMem]:
+async def bot(database_url: str, slack: FakeSlack, tmp_path: Path, model: str | None = None) -> AsyncIterator[CodeMem]:
     """The submitting side, as `codemem serve` is with CODEMEM_JOBS=procrastinate (it runs no jobs)."""
     settings = Settings(jobs="procrastinate", database_url=database_url, data_dir=tmp_path / "bot",
-                        slack_bot_token=slack.bot_token, slack_api_url=slack.api_url, worker_stalled_after=2)
+                        slack_bot_token=slack.bot_token, slack_api_url=slack.api_url, worker_stalled_after=2,
+                        model=model)
     async with open_codemem(settings) as codemem:
+        build_slack_app(codemem, settings)   # attaches the Slack surface, as `codemem serve` does
         yield codemem
 
 
@@ -266,3 +272,58 @@ async def test_a_run_cut_by_sigkill_is_marked_interrupted_and_reported_with_its_
         await codemem.skills.command(where, ALICE, "run count n=2")
         await wait_until(lambda: len(reports(slack, "DCRASH")) == 2, what="a run after the restart")
         assert "```2```" in reports(slack, "DCRASH")[1]
+
+
+async def test_an_agent_turn_cut_by_sigkill_resumes_from_its_checkpoint_on_another_worker(database_url, slack, workers,
+                                                                                        tmp_path):
+    replay = tmp_path / "turn.yaml"
+    replay.write_text(yaml.safe_dump({"turns": [
+        {"tool_calls": [{"name": "execute_code", "args": {"code": "total = 41\nprint(total)"}}]},
+        {"tool_calls": [{"name": "execute_code", "args": {"code": "import asyncio\nawait asyncio.sleep(30)"}}]},
+        {"tool_calls": [{"name": "execute_code", "args": {"code": "print(total + 1)"}}]},
+        {"content": "My variables were lost in the restart; 41 + 1 is 42."},
+    ]}))
+    spawned = workers(2, CODEMEM_MODEL=f"replay:{replay}")
+    thread = ThreadRef("slack", "T1", "CTURN", "1700000000.000100")
+    async with bot(database_url, slack, tmp_path, model=f"replay:{replay}") as codemem:
+        jobs, graph = codemem.jobs, codemem.conversations.graph
+        assert isinstance(jobs, ProcrastinateJobs)
+        config = {"configurable": {"thread_id": thread.thread_id}}
+
+        async def long_step_started() -> bool:
+            messages = (await graph.aget_state(config)).values.get("messages", [])
+            return any("asyncio.sleep" in call["args"]["code"] for m in messages if isinstance(m, AIMessage)
+                       for call in m.tool_calls)
+
+        await codemem.conversations.on_message(codemem.surfaces.get("slack"), thread, ALICE, "add one to 41")
+        await wait_until(long_step_started, what="the model to ask for the long code step")
+        await asyncio.sleep(0.5)   # let the sandbox start on it (a kill a moment earlier cuts the same call)
+        (holder,) = await jobs._one("SELECT worker FROM codemem_jobs WHERE kind = %s", (TURN_JOB,))
+        victim = next(w for w in spawned if str(w.process.pid) in holder)
+        victim.kill()
+
+        await wait_until(lambda: any("is 42" in m.text for m in slack.messages("CTURN")), timeout=60,
+                         what="the final answer after the crash")
+        await jobs.drain()
+        posted = slack.messages("CTURN")
+        assert all(m.thread_ts == thread.thread for m in posted)
+        # One progress message (edited, never posted again), then the notice of the interruption, then the answer.
+        progress, notice, answer = posted
+        conversation = codemem.store.get_conversation(thread.thread_id)
+        assert progress.ts == conversation.progress_message_id and progress.text == "Done"
+        assert notice.text.startswith("I was interrupted")
+        assert answer.text == "My variables were lost in the restart; 41 + 1 is 42."
+        assert conversation.requester_user == ALICE.user
+        # The graph went on from its checkpoint: the cut-short call is answered as interrupted, nothing is
+        # repeated, and the next code block learns the new worker's sandbox started afresh.
+        messages = (await graph.aget_state(config)).values["messages"]
+        assert [type(m) for m in messages] == [HumanMessage, AIMessage, ToolMessage, AIMessage, ToolMessage,
+                                               AIMessage, ToolMessage, AIMessage]
+        first, cut, after = (m.text for m in messages if isinstance(m, ToolMessage))
+        assert "41" in first
+        assert cut.startswith("Interrupted: the worker running this stopped")
+        assert "started afresh" in after and "NameError" in after
+        # The same job was delivered twice, the second time to the surviving worker, and is done.
+        state, deliveries, worker = await jobs._one(
+            "SELECT state, deliveries, worker FROM codemem_jobs WHERE kind = %s", (TURN_JOB,))
+        assert (state, deliveries) == ("done", 2) and worker != holder
