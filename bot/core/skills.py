@@ -8,6 +8,7 @@ a `once` key (a click's identity) do their work the first time only, so a double
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from dataclasses import asdict
 from typing import Any
@@ -73,7 +74,8 @@ class Skills:
         """Handle `/skill …` text; return the immediate answer and start any run in the background.
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
-        says what was wrong and shows the usage."""
+        says what was wrong and shows the usage. The store is read in a worker thread, never on the event
+        loop, so many commands at once do not delay each other's answers."""
         try:
             words = shlex.split(text.translate(_SMART_QUOTES))
         except ValueError as error:
@@ -81,7 +83,7 @@ class Skills:
         verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
         caller = Caller(user, where.channel or None)
         if verb == "list":
-            return self._list(caller)
+            return await asyncio.to_thread(self._list, caller)
         if verb == "help":
             return Notice(USAGE)
         handlers = {"run": self._command_run, "show": self._command_show, "history": self._command_history,
@@ -103,9 +105,9 @@ class Skills:
     async def _command_run(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         arg_text = shlex.join(rest)
         try:
-            prepared = self.runner.prepare(caller, name=name, arguments=arg_text)
+            prepared = await asyncio.to_thread(self.runner.prepare, caller, name=name, arguments=arg_text)
         except ArgumentError as error:
-            found = self.store.find_runnable(caller, name)
+            found = await asyncio.to_thread(self.store.find_runnable, caller, name)
             if found is not None and error.missing:
                 values = _safe_arguments(arg_text)
                 problems = [p for p in error.problems if not any(p.startswith(f"{m} is required") for m in error.missing)]
@@ -119,10 +121,10 @@ class Skills:
         return await self._submit_run(where, caller, prepared)
 
     async def _command_show(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
-        return self.detail(caller, self._find(caller, name).id)
+        return await asyncio.to_thread(lambda: self.detail(caller, self._find(caller, name).id))
 
     async def _command_history(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
-        return self.history(caller, self._find(caller, name).id)
+        return await asyncio.to_thread(lambda: self.history(caller, self._find(caller, name).id))
 
     async def _command_schedule(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         skill = self._own(caller.user, name)
@@ -217,8 +219,8 @@ class Skills:
         problems by parameter name (a form shows them next to the fields)."""
         given = {name: value for name, value in values.items() if value.strip() != ""}
         try:
-            prepared = self.runner.prepare(caller, skill_id=skill_id, arguments=given,
-                                           trigger=RunTrigger.BUTTON.value)
+            prepared = await asyncio.to_thread(self.runner.prepare, caller, skill_id=skill_id, arguments=given,
+                                               trigger=RunTrigger.BUTTON.value)
         except ArgumentError as error:
             return _by_parameter(error.problems, list(values))
         except SkillStoreError as error:

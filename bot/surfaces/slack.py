@@ -8,6 +8,7 @@ act once is edited to say what was decided, and a second click is told so.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -173,15 +174,18 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     conversations, skills, store = codemem.conversations, codemem.skills, codemem.conversations.store
     proposals = skills.proposals
 
-    def first_delivery(body: dict, event: dict) -> bool:
+    delivery_lock = asyncio.Lock()   # both keys of one delivery are marked before another's are
+
+    async def first_delivery(body: dict, event: dict) -> bool:
         keys = [f"slack-event:{body.get('event_id')}", f"slack-msg:{event.get('channel')}:{event.get('ts')}"]
-        return all([store.mark_event_processed(key) for key in keys])
+        async with delivery_lock:
+            return await asyncio.to_thread(lambda: all([store.mark_event_processed(key) for key in keys]))
 
     # ------------------------------------------------------------------------------------- conversations
 
     @app.event("app_mention")
     async def on_mention(body: dict, event: dict) -> None:
-        if not first_delivery(body, event):
+        if not await first_delivery(body, event):
             return
         thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
         user = Owner("slack", body["team_id"], event["user"])
@@ -195,18 +199,18 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
         if not (is_dm or (event.get("thread_ts") and conversations.is_known(thread))):
             return
-        if first_delivery(body, event):
+        if await first_delivery(body, event):
             await conversations.on_message(surface, thread, Owner("slack", body["team_id"], event["user"]),
                                            event.get("text", ""))
 
     @app.event("assistant_thread_started")
     async def on_assistant_thread(body: dict, event: dict, client: AsyncWebClient) -> None:
         started = event.get("assistant_thread") or {}
-        if not store.mark_event_processed(f"slack-event:{body.get('event_id')}"):
+        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
             return
         user = Owner("slack", body["team_id"], started.get("user_id") or "unknown")
         prompts = [{"title": f"Run {s.name}"[:75], "message": f"Run my skill {s.name}"}
-                   for s in skills.home(user).skills[:2]] + SUGGESTED_PROMPTS
+                   for s in (await asyncio.to_thread(skills.home, user)).skills[:2]] + SUGGESTED_PROMPTS
         await client.assistant_threads_setSuggestedPrompts(
             channel_id=started["channel_id"], thread_ts=started["thread_ts"], title="Try one of these:",
             prompts=prompts[:4])
@@ -219,7 +223,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     async def on_home(body: dict, event: dict) -> None:
         if event.get("tab", "home") == "home":
             user = Owner("slack", body["team_id"], event["user"])
-            await surface.publish_home(user.team, user.user, home_view(skills.home(user)))
+            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
 
     # ------------------------------------------------------------------------------------------- buttons
 
@@ -227,11 +231,12 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     async def on_choice(ack: Any, body: dict, action: dict) -> None:
         await ack()
         thread, user = _thread_of_click(body), _clicker(body)
-        conversation = store.get_conversation(thread.thread_id)
+        conversation = await asyncio.to_thread(store.get_conversation, thread.thread_id)
         if conversation is None or conversation.requester_user != user.user:
             await _whisper(body, Notice("Only the person who asked can answer this question.", error=True))
             return
-        if not store.mark_event_processed(_click_key(body, {"action_id": CHOICE_ACTION}, by_value=False)):
+        if not await asyncio.to_thread(store.mark_event_processed,
+                                       _click_key(body, {"action_id": CHOICE_ACTION}, by_value=False)):
             return   # a second click on the question (either choice): the first one answered
         await _decide_card(body, f"✅ <@{user.user}> chose *{action['value']}*")
         await conversations.on_choice(surface, thread, user, action["value"])
@@ -244,12 +249,12 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     @app.action(SAVE_FORM_ACTION)
     async def on_save_form(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        await _open_form(body, proposals.save_form(_clicker(body), action["value"]))
+        await _open_form(body, await asyncio.to_thread(proposals.save_form, _clicker(body), action["value"]))
 
     @app.action(PROPOSAL_EDIT_ACTION)
     async def on_edit_proposal(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        await _open_form(body, proposals.edit_form(_clicker(body), action["value"]))
+        await _open_form(body, await asyncio.to_thread(proposals.edit_form, _clicker(body), action["value"]))
 
     @app.action(PROPOSAL_APPROVE_ACTION)
     async def on_approve_proposal(ack: Any, body: dict, action: dict) -> None:
@@ -262,7 +267,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     async def on_dismiss_proposal(ack: Any, body: dict, action: dict) -> None:
         await ack()
         user = _clicker(body)
-        notice = proposals.dismiss(user, action["value"])
+        notice = await asyncio.to_thread(proposals.dismiss, user, action["value"])
         await _answer_card(body, notice, f"🗑️ <@{user.user}>: {notice.text}")
 
     @app.action(re.compile(f"^({SHARE_APPROVE_ACTION}|{SHARE_REJECT_ACTION})$"))
@@ -286,17 +291,17 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
     @app.action(RUN_ACTION)
     async def on_run(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        await _open_form(body, _with_id(action, lambda skill_id: skills.run_form(_caller(body), skill_id)))
+        await _open_form(body, await _with_id(action, lambda skill_id: skills.run_form(_caller(body), skill_id)))
 
     @app.action(SCHEDULE_ACTION)
     async def on_schedule(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        await _open_form(body, _with_id(action, lambda skill_id: skills.schedule_form(_clicker(body), skill_id)))
+        await _open_form(body, await _with_id(action, lambda skill_id: skills.schedule_form(_clicker(body), skill_id)))
 
     @app.action(HISTORY_ACTION)
     async def on_history(ack: Any, body: dict, action: dict) -> None:
         await ack()
-        await _open_form(body, _with_id(action, lambda skill_id: skills.history(_caller(body), skill_id)))
+        await _open_form(body, await _with_id(action, lambda skill_id: skills.history(_caller(body), skill_id)))
 
     @app.action(PREVIEW_ACTION)
     async def on_preview(ack: Any, body: dict, action: dict) -> None:
@@ -340,8 +345,8 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         meta, user = json.loads(view["private_metadata"]), _clicker(body)
         values = form_values(view["state"])
         where = _meta_where(meta, user)
-        problems, notice = skills.submit_schedule(where, user, meta["s"], values.get("cron", ""),
-                                                  values.get("timezone", ""), parameter_values(values))
+        problems, notice = await asyncio.to_thread(skills.submit_schedule, where, user, meta["s"], values.get("cron", ""),
+                                                   values.get("timezone", ""), parameter_values(values))
         await _ack_form(ack, problems, values)
         if notice is not None:
             await surface.whisper(user.team, meta.get("c"), user.user, notice, meta.get("t", ""))
@@ -411,13 +416,14 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
             await ack()
 
 
-def _with_id(action: dict, make: Callable[[int], Any]) -> Any:
+async def _with_id(action: dict, make: Callable[[int], Any]) -> Any:
+    """`make(id)` for a button's id, in a worker thread (it reads the store), or why not."""
     try:
         number = int(action["value"])
     except ValueError:
         return Notice("This button is not one of mine.", error=True)
     try:
-        return make(number)
+        return await asyncio.to_thread(make, number)
     except SkillStoreError as error:   # someone else's skill, or one that is gone
         return refusal(error)
 
