@@ -4,7 +4,6 @@ under our own retry policy (google-api-python-client's ignores Retry-After and r
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import random
 import threading
@@ -21,6 +20,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import HttpRequest
 
 from integrations.errors import ToolError
+from integrations.network import is_loopback
 
 _log = logging.getLogger(__name__)
 GOOGLE_API_ENDPOINTS = {"gmail": "https://gmail.googleapis.com/", "sheets": "https://sheets.googleapis.com/"}
@@ -46,7 +46,7 @@ class GoogleServices:
     def __init__(self, credentials: Credentials, *, api_endpoint: str | None = None, ca_certs: str | Path | None = None) -> None:
         self.credentials = credentials
         self._ca_certs = str(ca_certs) if ca_certs else None
-        self._loopback = api_endpoint is not None and _is_loopback(urlparse(api_endpoint).hostname or "")
+        self._loopback = api_endpoint is not None and is_loopback(urlparse(api_endpoint).hostname or "")
         self._local = threading.local()
         placeholder = httplib2.Http()
         self.gmail = _build("gmail", "v1", api_endpoint, placeholder)
@@ -139,12 +139,3 @@ def _tool_error(action: str, error: HttpError, scope: str, delay: float | None) 
 def _first_line(error: Exception) -> str:
     text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

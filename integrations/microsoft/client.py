@@ -7,7 +7,6 @@ for a token cache that still believes its token is valid.
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
@@ -22,6 +21,8 @@ from msgraph.graph_request_adapter import options as graph_default_middleware_op
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
+
+from integrations.network import is_loopback
 
 GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
@@ -111,7 +112,7 @@ def make_graph_client(base_url: str, token: str | TokenSource, *, ca_certs: str 
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError(f"Graph base URL {base_url!r} is not an http(s) URL: use e.g. {GRAPH_BASE_URL}")
     base_url = base_url.rstrip("/")
-    network: dict[str, Any] = {"timeout": _REQUEST_TIMEOUT, "trust_env": not _is_loopback(parsed.hostname)}
+    network: dict[str, Any] = {"timeout": _REQUEST_TIMEOUT, "trust_env": not is_loopback(parsed.hostname)}
     if ca_certs is not None:
         network["verify"] = ssl.create_default_context(cafile=str(ca_certs))
     tokens = BearerTokenProvider(token, parsed.hostname)
@@ -124,12 +125,3 @@ def make_graph_client(base_url: str, token: str | TokenSource, *, ca_certs: str 
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), client=http_client)
     adapter.base_url = base_url
     return WorkspaceGraphClient(adapter, httpx.AsyncClient(**network))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
