@@ -343,6 +343,20 @@ def parse_arguments(text: str) -> dict[str, str]:
     return arguments
 
 
+def argument_text(value: Any) -> str:
+    """A typed (or stored JSON) argument back as the text `coerce_arguments` reads: the way typed arguments
+    travel in job payloads and run records, and come back for a retry."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):   # datetime too
+        return value.isoformat()
+    if isinstance(value, list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
 def coerce_arguments(params: list[SkillParameter], raw: dict[str, str]) -> dict[str, Any]:
     """Typed values for every parameter: given ones converted, absent ones defaulted; ``ArgumentError`` otherwise."""
     by_name = {parameter.name: parameter for parameter in params}

@@ -22,7 +22,7 @@ from integrations.registry import Registry
 from integrations.tool_search import SearchIndex
 from skills_db.errors import SkillStoreError
 from skills_db.models import Owner
-from skills_db.params import ArgumentError, SkillCodeError, SkillParameter, coerce_arguments, extract_parameters
+from skills_db.params import ArgumentError, SkillCodeError, argument_text, extract_parameters
 from skills_db.store import SkillStore
 
 SKILL_PREFIX = "skill:"
@@ -119,20 +119,17 @@ class MetaTools:
         return observation, changes
 
     async def _run_skill(self, args: Any, state: dict, thread_id: str) -> Outcome:
-        owner = Owner(**state["requester"])
         name = args.name.removeprefix(SKILL_PREFIX)
-        found = self.deps.skills.find_active(owner, name)
-        if found is None:
-            return f"Error: the user has no saved skill named {name}.", {}
-        skill, version = found
-        parameters = [SkillParameter.from_dict(p) for p in version.parameters]
-        arguments = coerce_arguments(parameters, {k: _as_text(v) for k, v in args.arguments.items()})
+        # The runner authorizes (own or shared skills only) and types the arguments, as for /skill run.
+        prepared = self.deps.runner.prepare(Owner(**state["requester"]), name=name, trigger="agent",
+                                            arguments={k: argument_text(v) for k, v in args.arguments.items()})
         _status(f"Running the skill {name}…")
-        run = await self.deps.runner.run(skill, version, arguments, triggered_by=f"agent:{thread_id}",
-                                         trigger="agent")
-        if run.status != "succeeded":
-            return f"The skill {name} failed: {run.error}", {}
-        text = f"The skill {name} v{version.version} succeeded. Result: {_short(run.result)}\nLogs: {_short(run.logs)}"
+        outcome = await self.deps.runner.start(prepared)
+        run = outcome.run
+        if not outcome.succeeded:
+            return f"The skill {name} failed: {outcome.failure}", {}
+        text = (f"The skill {name} v{run.version} succeeded. Result: {_short(run.result)}\n"
+                f"Logs: {_short(run.logs)}")
         return text, {"result": {**(state.get("result") or {}), "data": run.result}}
 
     async def _submit(self, args: Any, state: dict, thread_id: str) -> Outcome:
@@ -206,10 +203,6 @@ def _seed_code(objects: dict[str, Any]) -> str:
     """Python that sets a sub-agent's objects as variables, from a JSON copy."""
     return "import json as _json\n" + "\n".join(
         f"{name} = _json.loads({json.dumps(value)!r})" for name, value in objects.items() if name.isidentifier())
-
-
-def _as_text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _short(value: Any, limit: int = 1500) -> str:

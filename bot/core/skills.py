@@ -22,7 +22,7 @@ from bot.runtime.skill_runner import PreparedRun, SkillRunner
 from skills_db.access import Caller, ShareScope
 from skills_db.errors import NotAllowed, RunNotFound, SkillNotFound, SkillStoreError, VersionNotFound
 from skills_db.models import Owner, RunTrigger, Skill, SkillRun
-from skills_db.params import ArgumentError, parse_arguments
+from skills_db.params import ArgumentError, argument_text, parse_arguments
 from skills_db.schedules import describe
 from skills_db.store import SkillStore
 
@@ -374,7 +374,7 @@ def _line(run: SkillRun, name: str) -> RunLine:
 def _payload(where: ThreadRef, caller: Caller, prepared: PreparedRun) -> dict[str, Any]:
     return {"where": asdict(where), "user": asdict(caller.user), "channel": caller.channel,
             "skill_id": prepared.skill.id, "version": prepared.version.version,
-            "arguments": _texts(prepared.arguments), "trigger": prepared.trigger}
+            "arguments": {k: argument_text(v) for k, v in prepared.arguments.items()}, "trigger": prepared.trigger}
 
 
 def _user_key(user: Owner) -> str:
@@ -415,16 +415,3 @@ def _by_parameter(problems: list[str], names: list[str]) -> dict[str, str]:
         name = next((n for n in names if problem.startswith(f"{n} ") or f"'{n}'" in problem), "")
         found[name] = f"{found[name]} {problem}".strip() if name in found else problem
     return found
-
-
-def _texts(arguments: dict[str, Any]) -> dict[str, str]:
-    """Typed arguments back as the texts they were parsed from (a job's payload is JSON)."""
-    def text(value: Any) -> str:
-        if isinstance(value, list):
-            return ",".join(map(str, value))
-        if value is None:
-            return "none"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return {name: text(value) for name, value in arguments.items()}

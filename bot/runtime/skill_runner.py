@@ -24,7 +24,7 @@ from skills_db.access import Viewer, as_caller
 from skills_db.errors import SkillNotFound
 from skills_db.memory import MAX_KEY_CHARS, MAX_VALUE_BYTES
 from skills_db.models import Owner, RunStatus, RunTrigger, Skill, SkillRun, SkillVersion
-from skills_db.params import SkillParameter, coerce_arguments, parse_arguments
+from skills_db.params import SkillParameter, argument_text, coerce_arguments, parse_arguments
 from skills_db.schedules import DueRun
 from skills_db.store import SCHEDULE_TRIGGER_PREFIX, RunnableSkill, SkillStore
 
@@ -176,7 +176,7 @@ class SkillRunner:
         who = as_caller(caller)
         previous = self.store.get_run(run_id, who)
         runnable = self.store.get_runnable(previous.skill_id, who, previous.version)
-        raw = {key: _as_text(value) for key, value in previous.parameters.items()}
+        raw = {key: argument_text(value) for key, value in previous.parameters.items()}
         return _prepared(runnable, raw, who.user, who.user.user_ref, RunTrigger.BUTTON.value)
 
     def prepare_scheduled(self, due: DueRun) -> PreparedRun:
@@ -405,17 +405,6 @@ def _literal(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
     return repr(value)
-
-
-def _as_text(value: Any) -> str:
-    """A stored (JSON) argument back as the text ``coerce_arguments`` reads."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return json.dumps(value)
-    return str(value)
 
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -247,3 +247,16 @@ def test_unknown_and_missing_and_bad_are_all_reported_one_per_line() -> None:
 def test_a_skill_without_parameters_says_so() -> None:
     with pytest.raises(ArgumentError, match="unknown parameter 'x'; this skill takes no parameters"):
         coerce_arguments([], {"x": "1"})
+
+
+def test_typed_arguments_survive_the_trip_through_text() -> None:
+    """Job payloads and run records carry arguments as text: coercing that text gives the same values back."""
+    from datetime import date
+
+    from skills_db.params import argument_text
+
+    params = [SkillParameter("n", "int", 1, False), SkillParameter("on", "bool", False, False),
+              SkillParameter("since", "date | None", None, False), SkillParameter("tags", "list[str]", [], False),
+              SkillParameter("note", "str | None", None, False)]
+    typed = {"n": 7, "on": True, "since": date(2026, 11, 1), "tags": ["a b", "c,d"], "note": None}
+    assert coerce_arguments(params, {k: argument_text(v) for k, v in typed.items()}) == typed
