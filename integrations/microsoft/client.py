@@ -1,8 +1,10 @@
 """A real msgraph-sdk GraphServiceClient for any Graph base URL (graph.microsoft.com or the emulator).
 
-The SDK's default middleware (retries honouring Retry-After, redirects, URL replacement, telemetry) is kept;
-one handler is added after it: a 401 on a request that carried a token forces one token refresh and resends,
-for a token cache that still believes its token is valid.
+The SDK's default middleware (retries honouring Retry-After, redirects, URL replacement, user agent,
+telemetry) is kept, less the two inspection handlers, which act only for a request that asks them to
+capture headers or bodies (none of ours does) and cost a pass over every request. One handler is added
+after it: a 401 on a request that carried a token forces one token refresh and resends, for a token
+cache that still believes its token is valid.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import BodyInspectionHandler, HeadersInspectionHandler
 from kiota_http.middleware.middleware import BaseMiddleware
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.graph_request_adapter import options as graph_default_middleware_options
@@ -116,7 +119,8 @@ def make_graph_client(base_url: str, token: str | TokenSource, *, ca_certs: str 
     if ca_certs is not None:
         network["verify"] = ssl.create_default_context(cafile=str(ca_certs))
     tokens = BearerTokenProvider(token, parsed.hostname)
-    middleware = KiotaClientFactory.get_default_middleware(graph_default_middleware_options)
+    middleware = [handler for handler in KiotaClientFactory.get_default_middleware(graph_default_middleware_options)
+                  if not isinstance(handler, (HeadersInspectionHandler, BodyInspectionHandler))]
     telemetry = graph_default_middleware_options.get(GraphTelemetryHandlerOption().get_key())
     middleware += [GraphTelemetryHandler(options=telemetry) if telemetry else GraphTelemetryHandler(), RefreshOnUnauthorized(tokens)]
     http_client = GraphClientFactory.create_with_custom_middleware(
