@@ -4,6 +4,12 @@
 turn while it lives). ``close()`` on a pooled session only releases it: its worker stays warm for the
 next turn until it has been idle for ``idle_seconds`` or room is needed for another conversation.
 New sessions take a pre-started worker, so their first ``exec`` costs no process start.
+
+Starting a worker costs a core for tens of milliseconds, so the pool starts replacements when a session
+ends (a skill run, a turn), not while it runs; only when its last warm worker is taken does it start
+one at once, so that the next session does not wait either. Replacements come with the tool catalogue
+asked for last already defined (signatures and types only, the same for every user), so a skill run
+again, or on a schedule, skips that step too.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
 from sandbox.launch import ResourceLimits, WorkerLaunch
-from sandbox.process import WorkerProcess
+from sandbox.process import WorkerExited, WorkerProcess
 from sandbox.session import Dispatcher, SubprocessSession
 
 
@@ -46,18 +53,21 @@ class PooledSession(SubprocessSession):
         return IsolationReport("pool", report.level, report.protections, report.missing, report.fix)
 
     async def _spawn(self) -> WorkerProcess:
-        worker = await self._pool.take()
+        worker = await self._pool.take(self._wanted_catalogue or self._catalogue)
         worker.attach(self._on_worker_message)
         return worker
 
     async def close(self) -> None:
         """Release the session to the pool (the scope stays for the conversation's next turn); a
-        disposable session (no conversation: a skill run, a dry run) really closes."""
+        disposable session (no conversation: a skill run, a dry run) really closes: it is closed at once
+        and its worker is killed in the background, off the path of whoever waits for the run."""
         if self.disposable:
-            await self.shutdown()
+            if not self._closed:
+                self._pool.end_in_background(self._end(self._detach()))
             return
         self.in_use = False
         self.last_used = time.monotonic()
+        self._pool.replenish()
 
     async def shutdown(self) -> None:
         """Really close: kill the worker and forget the scope."""
@@ -88,9 +98,10 @@ class WorkerPool:
         self._spares: list[WorkerProcess] = []
         self._sessions: dict[str, PooledSession] = {}
         self._refill: asyncio.Task[None] | None = None
+        self._recent_catalogue: dict | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._plan: JailPlan | None = None
-        self._evictions: set[asyncio.Task[None]] = set()
+        self._endings: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
@@ -131,15 +142,36 @@ class WorkerPool:
         self._sessions[key] = created
         return created
 
-    async def take(self) -> WorkerProcess:
-        """A started worker: a warm one when there is one, else one started now."""
-        while self._spares:
-            worker = self._spares.pop()
-            if worker.alive:
-                self._schedule_refill()
-                return worker
-        self._schedule_refill()
+    @property
+    def warm_workers(self) -> int:
+        """How many started workers wait for a session."""
+        return sum(1 for worker in self._spares if worker.alive)
+
+    async def take(self, catalogue: dict | None = None) -> WorkerProcess:
+        """A started worker (with `catalogue` defined already, when a warm one has it), else one started now."""
+        if catalogue is not None:
+            self._recent_catalogue = catalogue
+        self._spares = [worker for worker in self._spares if worker.alive]
+        if self._spares:
+            primed = [worker for worker in self._spares if catalogue is not None and worker.catalogue == catalogue]
+            worker = primed[-1] if primed else self._spares[-1]
+            self._spares.remove(worker)
+            if not self._spares:
+                self._schedule_refill(delay=REFILL_DELAY_SECONDS)  # the last one: the next taker must not wait
+            return worker
+        self._schedule_refill(delay=REFILL_DELAY_SECONDS)
         return await self._start_worker()
+
+    def replenish(self) -> None:
+        """Start the warm workers that are missing (a session has ended: the run no longer needs the CPU)."""
+        self._schedule_refill(delay=0.0)
+
+    def end_in_background(self, ending: Awaitable[None]) -> None:
+        """Run `ending` (a session's worker being killed) as a task that `close` waits for, then replenish."""
+        task = asyncio.ensure_future(ending)
+        self._endings.add(task)
+        task.add_done_callback(self._endings.discard)
+        task.add_done_callback(lambda _: self.replenish())
 
     async def close(self) -> None:
         """Kill every worker, pooled or warm."""
@@ -151,7 +183,7 @@ class WorkerPool:
         if self._refill is not None:  # let a worker being started finish starting, so that it is killed below
             with contextlib.suppress(Exception):
                 await self._refill
-        await asyncio.gather(*self._evictions, return_exceptions=True)
+        await asyncio.gather(*self._endings, return_exceptions=True)
         for session in list(self._sessions.values()):
             await session.shutdown()
         self._sessions.clear()
@@ -162,29 +194,31 @@ class WorkerPool:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    async def _start_worker(self) -> WorkerProcess:
+    async def _start_worker(self, *, primed: bool = False) -> WorkerProcess:
         if self._plan is None:
             self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
         plan = self._plan
         workspace = Path(tempfile.mkdtemp(prefix="codemem-pool-"))
         uid = UIDS.take() if plan.dedicated_uid else None
         launch = WorkerLaunch(python=plan.python, workspace=workspace, limits=self._limits, plan=plan, uid=uid, owns_workspace=True)
-        return await WorkerProcess.start(launch, lambda worker, message: None)
+        worker = await WorkerProcess.start(launch, lambda worker, message: None)
+        if primed and self._recent_catalogue is not None:
+            with contextlib.suppress(ValueError, WorkerExited):  # then the session defines it itself
+                await worker.define_tools(self._recent_catalogue)
+        return worker
 
     async def _fill(self, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)  # starting a process stalls the loop for a few ms: not during the taker's first exec
         while not self._closed and len(self._spares) < self.warm:
-            self._spares.append(await self._start_worker())
+            self._spares.append(await self._start_worker(primed=True))
 
-    def _schedule_refill(self) -> None:
+    def _schedule_refill(self, *, delay: float) -> None:
         if not self._closed and (self._refill is None or self._refill.done()):
-            self._refill = asyncio.create_task(self._fill(delay=REFILL_DELAY_SECONDS))
+            self._refill = asyncio.create_task(self._fill(delay=delay))
 
     def _forget(self, session: PooledSession) -> None:
         self._sessions.pop(session.key, None)
-        task = asyncio.create_task(session.shutdown())
-        self._evictions.add(task)
-        task.add_done_callback(self._evictions.discard)
+        self.end_in_background(session.shutdown())
 
     async def _reap(self) -> None:
         while True:

@@ -57,6 +57,8 @@ class WorkerProcess:
         self._reader = reader
         self._writer = writer
         self._on_message = on_message
+        self.catalogue: dict[str, Any] | None = None
+        """The tool catalogue defined in the worker's scope (None before the first)."""
         self._request_ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._stderr_tail = ""
@@ -157,6 +159,16 @@ class WorkerProcess:
             return await reply
         finally:
             self._replies.pop(request_id, None)
+
+    async def define_tools(self, catalogue: dict[str, Any]) -> None:
+        """Define the catalogue's tool stubs and types in the scope (nothing to do when they are the ones
+        defined already); ``ValueError`` when the worker rejects it."""
+        if catalogue == self.catalogue:
+            return
+        reply = await self.request({"type": "define_tools", "catalogue": catalogue})
+        if reply.get("error"):
+            raise ValueError(f"the sandbox rejected the tool catalogue: {reply['error']}")
+        self.catalogue = catalogue
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one message; ``TypeError``/``FrameError`` if it cannot be encoded, ``WorkerExited`` if the pipe is gone."""

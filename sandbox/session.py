@@ -63,6 +63,7 @@ class SubprocessSession:
         self._calls_started = 0
         self._worker: WorkerProcess | None = None
         self._catalogue: dict | None = None
+        self._wanted_catalogue: dict | None = None   # the catalogue being defined (a pool may have a worker with it)
         self._lock = asyncio.Lock()
         self._tool_tasks: dict[asyncio.Task[None], WorkerProcess] = {}
         self._tool_calls: list[ToolCallRecord] = []
@@ -104,9 +105,10 @@ class SubprocessSession:
         """
         async with self._lock:
             await self._await_settling()
+            self._wanted_catalogue = catalogue
             await self._ensure_worker()
             assert self._worker is not None
-            await self._apply_catalogue(self._worker, catalogue)
+            await self._worker.define_tools(catalogue)
             self._catalogue = catalogue
             self._tool_names = frozenset(entry["name"] for entry in catalogue.get("functions") or [])
 
@@ -155,12 +157,19 @@ class SubprocessSession:
 
     async def close(self) -> None:
         """Kill the worker and its children, and remove the private workspace. Idempotent."""
-        if self._closed:
-            return
+        if not self._closed:
+            await self._end(self._detach())
+
+    def _detach(self) -> WorkerProcess | None:
+        """Mark the session closed (no more exec) and take its worker out: the part of closing that cannot wait."""
         self._closed = True
         if self._settling is not None:
             self._settling.cancel()
         worker, self._worker = self._worker, None
+        return worker
+
+    async def _end(self, worker: WorkerProcess | None) -> None:
+        """Kill a detached worker, cancel its tool calls and remove the private workspace."""
         if worker is not None:
             await self._discard(worker)
         for task in list(self._tool_tasks):
@@ -183,7 +192,7 @@ class SubprocessSession:
         worker = await self._spawn()
         try:
             if self._catalogue is not None:
-                await self._apply_catalogue(worker, self._catalogue)
+                await worker.define_tools(self._catalogue)
         except BaseException:
             await worker.kill()
             raise
@@ -248,11 +257,6 @@ class SubprocessSession:
             await asyncio.wait_for(asyncio.shield(request), INTERRUPT_GRACE_SECONDS)
         except (TimeoutError, WorkerExited):
             await self._discard(worker)
-
-    async def _apply_catalogue(self, worker: WorkerProcess, catalogue: dict) -> None:
-        reply = await worker.request({"type": "define_tools", "catalogue": catalogue})
-        if reply.get("error"):
-            raise ValueError(f"the sandbox rejected the tool catalogue: {reply['error']}")
 
     # -- tool calls
 

@@ -290,102 +290,212 @@ class ToolError(Exception):
 
 
 class ResultConverter:
-    """Turns JSON results into the annotated return type of a tool."""
+    """Turns JSON results into the annotated return type of a tool.
+
+    Each annotation is compiled once into a converter function (tools return the same types call after
+    call); the path of a mismatch ("result[3].size") is put together only when there is one.
+    """
 
     def __init__(self, namespace: dict[str, Any]) -> None:
         self._namespace = namespace
-        self._hints: dict[type, dict[str, Any]] = {}
+        self._compiled: dict[Any, Any] = {}
 
-    def convert(self, value: Any, annotation: Any, path: str = "result") -> Any:
+    def convert(self, value: Any, annotation: Any) -> Any:
+        """``value`` as ``annotation``; ``TypeError``/``ValueError`` naming where it does not match."""
+        try:
+            return self._converter(annotation)(value)
+        except _Mismatch as mismatch:
+            raise mismatch.error_class(f"result{mismatch.path}: {mismatch.problem}") from None
+
+    def _converter(self, annotation: Any) -> Any:
         if isinstance(annotation, str):
             annotation = eval(annotation, self._namespace)  # a quoted name from the trusted catalogue
-        if annotation in (Any, inspect.Parameter.empty, inspect.Signature.empty, object):
-            return value
-        if annotation is None or annotation is type(None):
-            if value is not None:
-                raise TypeError(f"{path}: expected None, got {type(value).__name__}")
-            return None
-        origin = typing.get_origin(annotation)
-        arguments = typing.get_args(annotation)
-        if origin is typing.Union or origin is types.UnionType:
-            if value is None and type(None) in arguments:
-                return None
-            problems = []
-            for option in arguments:
-                if option is type(None):
-                    continue
-                try:
-                    return self.convert(value, option, path)
-                except (TypeError, ValueError) as exc:
-                    problems.append(str(exc))
-            raise TypeError("; ".join(problems) or f"{path}: no type matches")
-        if origin is typing.Literal:
-            if value not in arguments:
-                raise ValueError(f"{path}: expected one of {list(arguments)!r}, got {value!r}")
-            return value
-        if origin is typing.Annotated:
-            return self.convert(value, arguments[0], path)
-        if origin in (list, collections.abc.Sequence, set, frozenset, tuple):
-            if not isinstance(value, list):
-                raise TypeError(f"{path}: expected a list, got {type(value).__name__}")
-            if origin is tuple and arguments and arguments[-1] is not Ellipsis:
-                if len(arguments) != len(value):
-                    raise TypeError(f"{path}: expected {len(arguments)} items, got {len(value)}")
-                return tuple(self.convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(arguments, value)))
-            item_type = arguments[0] if arguments else Any
-            items = [self.convert(item, item_type, f"{path}[{index}]") for index, item in enumerate(value)]
-            return items if origin in (list, collections.abc.Sequence) else origin(items)
-        if origin in (dict, collections.abc.Mapping):
-            if not isinstance(value, dict):
-                raise TypeError(f"{path}: expected an object, got {type(value).__name__}")
-            value_type = arguments[1] if len(arguments) == 2 else Any
-            return {key: self.convert(item, value_type, f"{path}[{key!r}]") for key, item in value.items()}
-        if isinstance(annotation, type):
-            return self._convert_to_class(value, annotation, path)
-        return value
+        try:
+            return self._compiled[annotation]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable annotation: compile it each time
+            return self._compile(annotation)
+        self._compiled[annotation] = pending = _Deferred()  # a dataclass may refer to itself
+        compiled = pending.target = self._compile(annotation)
+        self._compiled[annotation] = compiled
+        return compiled
 
-    def _convert_to_class(self, value: Any, cls: type, path: str) -> Any:
-        if dataclasses.is_dataclass(cls):
-            if isinstance(value, cls):
-                return value
-            if not isinstance(value, dict):
-                raise TypeError(f"{path}: expected an object for {cls.__name__}, got {type(value).__name__}")
-            hints = self._field_types(cls)
-            arguments = {
-                item.name: self.convert(value[item.name], hints.get(item.name, Any), f"{path}.{item.name}")
-                for item in dataclasses.fields(cls)
-                if item.init and item.name in value
-            }
+    def _compile(self, annotation: Any) -> Any:
+        if annotation in (Any, inspect.Parameter.empty, inspect.Signature.empty, object):
+            return _same
+        if annotation is None or annotation is type(None):
+            return _none
+        origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is typing.Union or origin is types.UnionType:
+            return _union(type(None) in arguments, [self._converter(a) for a in arguments if a is not type(None)])
+        if origin is typing.Literal:
+            return _literal(arguments)
+        if origin is typing.Annotated:
+            return self._converter(arguments[0])
+        if origin is tuple and arguments and arguments[-1] is not Ellipsis:
+            return _fixed_tuple([self._converter(a) for a in arguments])
+        if origin in (list, collections.abc.Sequence, set, frozenset, tuple):
+            return _sequence(self._converter(arguments[0] if arguments else Any),
+                             None if origin in (list, collections.abc.Sequence) else origin)
+        if origin in (dict, collections.abc.Mapping):
+            return _mapping(self._converter(arguments[1] if len(arguments) == 2 else Any))
+        if isinstance(annotation, type):
+            if dataclasses.is_dataclass(annotation):
+                hints = typing.get_type_hints(annotation, globalns=self._namespace)
+                fields = [(f.name, self._converter(hints.get(f.name, Any))) for f in dataclasses.fields(annotation) if f.init]
+                return _dataclass(annotation, fields)
+            return _scalar(annotation)
+        return _same
+
+
+class _Mismatch(Exception):
+    """A result does not match its type at ``path`` (built from the innermost mismatch outwards)."""
+
+    def __init__(self, problem: str, error_class: type[Exception] = TypeError) -> None:
+        self.problem, self.error_class, self.path = problem, error_class, ""
+
+    def under(self, step: str) -> "_Mismatch":
+        self.path = step + self.path
+        return self
+
+
+class _Deferred:
+    """Stands for a converter still being compiled (a type that refers to itself)."""
+
+    target: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        return self.target(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _none(value: Any) -> None:
+    if value is not None:
+        raise _Mismatch(f"expected None, got {type(value).__name__}")
+    return None
+
+
+def _union(optional: bool, options: list[Any]) -> Any:
+    def convert(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if len(options) == 1:
+            return options[0](value)
+        problems = []
+        for option in options:
             try:
-                return cls(**arguments)
-            except TypeError as exc:
-                raise TypeError(f"{path}: {exc}") from None
+                return option(value)
+            except _Mismatch as mismatch:
+                problems.append(f"{mismatch.path.lstrip('.')}: {mismatch.problem}" if mismatch.path else mismatch.problem)
+            except (TypeError, ValueError) as exc:
+                problems.append(str(exc))
+        raise _Mismatch("; ".join(problems) or "no type matches")
+    return convert
+
+
+def _literal(allowed: tuple) -> Any:
+    def convert(value: Any) -> Any:
+        if value not in allowed:
+            raise _Mismatch(f"expected one of {list(allowed)!r}, got {value!r}", ValueError)
+        return value
+    return convert
+
+
+def _fixed_tuple(items: list[Any]) -> Any:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise _Mismatch(f"expected a list, got {type(value).__name__}")
+        if len(items) != len(value):
+            raise _Mismatch(f"expected {len(items)} items, got {len(value)}")
+        return tuple(_item(item, v, index) for index, (item, v) in enumerate(zip(items, value)))
+    return convert
+
+
+def _sequence(item: Any, container: Any) -> Any:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise _Mismatch(f"expected a list, got {type(value).__name__}")
+        items = [_item(item, v, index) for index, v in enumerate(value)]
+        return items if container is None else container(items)
+    return convert
+
+
+def _item(convert: Any, value: Any, index: int) -> Any:
+    try:
+        return convert(value)
+    except _Mismatch as mismatch:
+        raise mismatch.under(f"[{index}]") from None
+
+
+def _mapping(item: Any) -> Any:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Mismatch(f"expected an object, got {type(value).__name__}")
+        converted = {}
+        for key, v in value.items():
+            try:
+                converted[key] = item(v)
+            except _Mismatch as mismatch:
+                raise mismatch.under(f"[{key!r}]") from None
+        return converted
+    return convert
+
+
+def _dataclass(cls: type, fields: list[tuple[str, Any]]) -> Any:
+    def convert(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise _Mismatch(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+        arguments = {}
+        for name, field in fields:
+            if name in value:
+                try:
+                    arguments[name] = field(value[name])
+                except _Mismatch as mismatch:
+                    raise mismatch.under(f".{name}") from None
+        try:
+            return cls(**arguments)
+        except TypeError as exc:
+            raise _Mismatch(str(exc)) from None
+    return convert
+
+
+def _scalar(cls: type) -> Any:
+    def convert(value: Any) -> Any:
         if cls is dt.datetime:
             if isinstance(value, str):
-                return dt.datetime.fromisoformat(value)
+                return _parsed(dt.datetime.fromisoformat, value)
         elif cls is dt.date:
             if isinstance(value, str):
                 try:
                     return dt.date.fromisoformat(value)
                 except ValueError:
-                    return dt.datetime.fromisoformat(value).date()
+                    return _parsed(dt.datetime.fromisoformat, value).date()
         elif cls is float:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
         elif cls is int:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
-            raise TypeError(f"{path}: expected int, got {type(value).__name__}")
+            raise _Mismatch(f"expected int, got {type(value).__name__}")
         elif issubclass(cls, enum.Enum):
-            return cls(value)
+            return _parsed(cls, value)
         if isinstance(value, cls):
             return value
-        raise TypeError(f"{path}: expected {cls.__name__}, got {type(value).__name__}")
+        raise _Mismatch(f"expected {cls.__name__}, got {type(value).__name__}")
+    return convert
 
-    def _field_types(self, cls: type) -> dict[str, Any]:
-        if cls not in self._hints:
-            self._hints[cls] = typing.get_type_hints(cls, globalns=self._namespace)
-        return self._hints[cls]
+
+def _parsed(parse: Any, value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise _Mismatch(str(exc), ValueError) from None
 
 
 # ---------------------------------------------------------------- the worker

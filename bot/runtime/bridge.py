@@ -97,6 +97,5 @@ class ToolBridge:
             granted = {self.registry.get(name).effect for name in tools} & GRANTABLE_EFFECTS
         session = open_session(self.backend, dispatch, key=key, pool=self.pool, output_limit=self.output_limit)
         bridged = BridgedSession(session, self.registry, {f.name: f for f in host_functions}, granted=set(granted))
-        await bridged.session.start()
-        await bridged.allow(tools)
+        await bridged.allow(tools)   # starts the worker with the tools defined (a pool may have one ready)
         return bridged

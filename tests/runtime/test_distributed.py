@@ -180,6 +180,7 @@ async def test_two_workers_keep_each_threads_jobs_in_order_and_never_overlap(dat
             assert [run.result for run in runs] == list(range(6))   # in the order they were asked for
             for earlier, later in zip(runs, runs[1:]):
                 assert earlier.finished_at <= later.started_at       # one at a time
+            await wait_until(lambda u=user: len(reports(slack, f"D{u.user}")) >= 6, what=f"six reports to {user.user}")
             posted = reports(slack, f"D{user.user}")
             assert [next(n for n in range(6) if f"```{n}```" in text) for text in posted] == list(range(6))
         ran_on = {row[0] for row in await codemem.jobs._all("SELECT DISTINCT worker FROM codemem_jobs")}

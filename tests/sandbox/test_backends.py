@@ -17,7 +17,7 @@ from sandbox.inprocess import InProcessSession
 from sandbox.isolation import IsolationLevel
 from sandbox.pool import PoolFull, WorkerPool
 
-from .conftest import CATALOGUE, RecordingDispatcher, wait_until
+from .conftest import CATALOGUE, RecordingDispatcher, host_pid, wait_until
 
 WORKER = Path(__file__).resolve().parents[2] / "sandbox" / "worker.py"
 BYTES_CATALOGUE = {
@@ -109,11 +109,67 @@ async def test_a_one_off_pooled_session_starts_warm_and_really_ends_on_close(dis
         await kept.exec("1")
         one_off = pool.session(None, dispatcher)      # a skill run: no conversation, takes no place
         assert (await one_off.exec("6 * 7")).value == 42
+        pid = host_pid(one_off, (await one_off.exec("import os; os.getpid()")).value)
         await one_off.close()
-        assert not one_off.alive and len(pool) == 1, "its worker is gone; the conversation's session stays"
+        assert not one_off.alive and len(pool) == 1, "it is closed at once; the conversation's session stays"
+        with pytest.raises(RuntimeError, match="session is closed"):
+            await one_off.exec("1")
+        assert await wait_until(lambda: not _running(pid)), "its worker process is killed"
         assert (await kept.exec("2")).value == 2
     finally:
         await pool.close()
+
+
+async def test_the_pool_starts_replacements_when_sessions_end_not_while_they_run(dispatcher: RecordingDispatcher) -> None:
+    pool = WorkerPool(warm=2)
+    await pool.start()
+    try:
+        run = pool.session(None, dispatcher)
+        assert (await run.exec("1 + 1")).value == 2   # took one of the two warm workers
+        await asyncio.sleep(0.3)
+        assert pool.warm_workers == 1, "no worker is started while the run goes on"
+        await run.close()
+        assert await wait_until(lambda: pool.warm_workers == 2), "the run ended: its replacement is started"
+
+        first, second = pool.session(None, dispatcher), pool.session(None, dispatcher)
+        await first.exec("1")
+        await second.exec("1")                       # the last warm worker taken: one is started at once
+        assert await wait_until(lambda: pool.warm_workers >= 1), "the next session does not wait for a start"
+        await asyncio.gather(first.close(), second.close())
+        assert await wait_until(lambda: pool.warm_workers == 2)
+    finally:
+        await pool.close()
+
+
+async def test_replacements_come_with_the_last_catalogue_so_a_rerun_skips_defining_it(dispatcher: RecordingDispatcher) -> None:
+    pool = WorkerPool(warm=2)
+    await pool.start()
+    try:
+        first = pool.session(None, dispatcher)
+        await first.define_tools(CATALOGUE)
+        await first.close()
+        assert await wait_until(lambda: any(w.catalogue == CATALOGUE for w in pool._spares))
+        primed = next(w for w in pool._spares if w.catalogue == CATALOGUE)
+
+        again = pool.session(None, dispatcher)
+        await again.define_tools(CATALOGUE)
+        assert again._worker is primed, "the warm worker that has the catalogue is the one given"
+        assert (await again.exec("len(await outlook_list_messages(limit=1))")).error is None
+
+        other = pool.session(None, dispatcher)     # a different catalogue on a primed worker: defined anew
+        await other.define_tools(BYTES_CATALOGUE)
+        assert (await other.exec("'outlook_list_messages' in globals(), callable(file_read)")).value == [False, True]
+        await asyncio.gather(again.close(), other.close())
+    finally:
+        await pool.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 # -- E2B, offline: the real E2BSession over a local stand-in for e2b.AsyncSandbox that runs worker.py --stdio
