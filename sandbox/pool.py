@@ -157,14 +157,15 @@ class WorkerPool:
             worker = primed[-1] if primed else self._spares[-1]
             self._spares.remove(worker)
             if not self._spares:
-                self._schedule_refill(delay=REFILL_DELAY_SECONDS)  # the last one: the next taker must not wait
+                self._schedule_refill()  # the last one: the next taker must not wait
             return worker
-        self._schedule_refill(delay=REFILL_DELAY_SECONDS)
+        self._schedule_refill()
         return await self._start_worker()
 
     def replenish(self) -> None:
-        """Start the warm workers that are missing (a session has ended: the run no longer needs the CPU)."""
-        self._schedule_refill(delay=0.0)
+        """Start the warm workers that are missing, shortly: a session has ended, and what follows it (its
+        run recorded, its result sent) should not wait behind a process start that stalls the loop."""
+        self._schedule_refill()
 
     def end_in_background(self, ending: Awaitable[None]) -> None:
         """Run `ending` (a session's worker being killed) as a task that `close` waits for, then replenish."""
@@ -212,9 +213,9 @@ class WorkerPool:
         while not self._closed and len(self._spares) < self.warm:
             self._spares.append(await self._start_worker(primed=True))
 
-    def _schedule_refill(self, *, delay: float) -> None:
+    def _schedule_refill(self) -> None:
         if not self._closed and (self._refill is None or self._refill.done()):
-            self._refill = asyncio.create_task(self._fill(delay=delay))
+            self._refill = asyncio.create_task(self._fill(delay=REFILL_DELAY_SECONDS))
 
     def _forget(self, session: PooledSession) -> None:
         self._sessions.pop(session.key, None)
