@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,9 +224,7 @@ class SkillRunner:
 
     async def preview(self, prepared: PreparedRun) -> Preview:
         """A dry run (not recorded): write tools report what they would do; memory changes are not kept."""
-        memory, opened = await asyncio.gather(
-            asyncio.to_thread(self.store.memory.snapshot, prepared.skill.id), self._open(prepared, dry_run=True)
-        )
+        memory, opened = await asyncio.gather(self._memory(prepared), self._open(prepared, dry_run=True))
         result, _ = await self._execute(opened, prepared, memory, dry_run=True)
         writes = [
             {"name": call.name, "args": call.args, "ok": call.ok, "error": call.error}
@@ -249,7 +248,7 @@ class SkillRunner:
                 attempt=attempt,
                 retry_of=first_id,
             ),
-            asyncio.to_thread(self.store.memory.snapshot, skill.id),
+            self._memory(prepared),
             self._open(prepared, dry_run=False),
         )
         result, changes = await self._execute(opened, prepared, memory, dry_run=False)
@@ -271,6 +270,12 @@ class SkillRunner:
         )
         return record, result
 
+    async def _memory(self, prepared: PreparedRun) -> dict[str, Any] | None:
+        """The skill's memory, or None when its code never names the memory functions (it gets none)."""
+        if not _uses_memory(prepared.version.code):
+            return None
+        return await asyncio.to_thread(self.store.memory.snapshot, prepared.skill.id)
+
     async def _open(self, prepared: PreparedRun, *, dry_run: bool) -> BridgedSession | ExecResult:
         """A sandbox session with the version's tools, or the result that says why there is none."""
         try:
@@ -279,22 +284,24 @@ class SkillRunner:
             return _not_started(f"the skill's tools could not be loaded: {problem}")
 
     async def _execute(
-        self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any], *, dry_run: bool
+        self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any] | None, *, dry_run: bool
     ) -> tuple[ExecResult, dict[str, Any] | None]:
-        """Run the code in the fresh session (then close it); the combined result of its steps, and the memory changes."""
+        """Run the code in the fresh session (then close it); the combined result of its steps, and the memory
+        changes (None when the skill has no memory)."""
         if isinstance(opened, ExecResult):
             return opened, None
         session = opened.session
         try:
-            prelude = await session.exec(_memory_prelude(memory), timeout=self.timeout)
-            if prelude.error:
-                return prelude, None
+            if memory is not None:
+                prelude = await session.exec(_memory_prelude(memory), timeout=self.timeout)
+                if prelude.error:
+                    return prelude, None
             steps = [await session.exec(prepared.version.code, timeout=self.timeout)]
             if not steps[0].error and not steps[0].timed_out:
                 steps.append(await session.exec(f"await run({_call_arguments(prepared.arguments)})",
                                                 timeout=self.timeout))
             changes = None
-            if not dry_run and not any(step.restarted for step in steps):
+            if memory is not None and not dry_run and not any(step.restarted for step in steps):
                 saved = await session.exec("__codemem_memory_changes()", timeout=self.timeout)
                 changes = saved.value if isinstance(saved.value, dict) else None
         finally:
@@ -347,6 +354,11 @@ def _is_transient(result: ExecResult) -> bool:
         not call.ok and any(marker in (call.error or "").lower() for marker in TRANSIENT_MARKERS)
         for call in result.tool_calls
     )
+
+
+def _uses_memory(code: str) -> bool:
+    """Whether the code names one of the memory functions (only then is the memory set up for it)."""
+    return re.search(r"\bmemory_(get|set|delete)\b", code) is not None
 
 
 def _memory_prelude(memory: dict[str, Any]) -> str:

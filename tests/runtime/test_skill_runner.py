@@ -210,6 +210,19 @@ async def test_a_memory_limit_inside_the_run_fails_it_with_the_reason(store: Ski
     assert "memory value for 'big' is over 64000 bytes" in outcome.run.error
 
 
+async def test_memory_is_reached_from_helpers_and_a_skill_without_it_runs_without_it(store: SkillStore, runner: SkillRunner) -> None:
+    helper = ("def last_count():\n    return memory_get('count', 0)\n\n"
+              "async def run() -> int:\n    count = last_count() + 1\n    memory_set('count', count)\n    return count\n")
+    counting = saved(store, helper, [], "counter")
+    assert [(await runner.start(runner.prepare(ALICE, name="counter"))).run.result for _ in range(2)] == [1, 2]
+    assert store.memory.snapshot(counting) == {"count": 2}
+
+    plain = saved(store, "async def run() -> str:\n    return 'no memory ' + str('memory' + '_get' in globals())\n", [], "plain")
+    outcome = await runner.start(runner.prepare(ALICE, name="plain"))
+    assert outcome.succeeded and outcome.run.result == "no memory False"
+    assert store.memory.snapshot(plain) == {}
+
+
 async def test_preview_lists_the_writes_without_making_them(store: SkillStore, runner: SkillRunner, ledger: Ledger) -> None:
     skill_id = saved(store, REMEMBERING, ["append_row"], "rolling")
     store.memory.apply(skill_id, {"seen": ["a"]})
