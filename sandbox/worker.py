@@ -5,8 +5,8 @@ private copies of stdin/stdout, for E2B). Stdlib only: it must not import the
 ``sandbox`` package or anything of the project. Frames (4-byte big-endian length + UTF-8 JSON
 object) come in on REQUEST_FD and go out on REPLY_FD; the real stdout/stderr are not used for the
 protocol. The main thread runs an asyncio loop that executes cells one at a time; a reader thread
-turns incoming frames into loop callbacks (so several tool calls can be in flight at once) and a
-writer thread sends frames (so an interrupt can never cut a frame in half).
+turns incoming frames into loop callbacks (so several tool calls can be in flight at once); frames
+go out whole, with SIGINT held back while one is written (so an interrupt can never cut one in half).
 
 Requests from the host:
   {"type": "define_tools", "id", "catalogue": {"types": str, "functions": [{"name", "signature", "doc"}]}}
@@ -33,7 +33,6 @@ import itertools
 import json
 import linecache
 import os
-import queue
 import signal
 import struct
 import sys
@@ -535,13 +534,11 @@ class Worker:
     @classmethod
     def serve(cls, requests: Any, replies: Any) -> None:
         """Run as a process: frames in on ``requests``, out on ``replies``, until the host closes ``requests``."""
-        outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        worker = cls(outbox.put)
+        worker = cls(_FrameWriter(replies).write)
         loop = worker._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         work: asyncio.Queue[dict] = asyncio.Queue()
         signal.signal(signal.SIGINT, worker._on_interrupt)
-        threading.Thread(target=_write_frames, args=(outbox, replies), name="frame-writer", daemon=True).start()
         threading.Thread(target=worker._read_frames, args=(requests, work), name="frame-reader", daemon=True).start()
         loop.create_task(worker._serve(work))
         worker._send({"type": "ready", "pid": os.getpid()})
@@ -787,11 +784,22 @@ def _help(*args: Any) -> None:
     pydoc.help(*args)
 
 
-def _write_frames(outbox: "queue.SimpleQueue[bytes]", replies: Any) -> None:
-    while True:
-        frame = outbox.get()
-        replies.write(frame)
-        replies.flush()
+class _FrameWriter:
+    """Writes whole frames to the host: one at a time, and with SIGINT held back meanwhile, so that an
+    interrupt of the user's code can never leave half a frame in the pipe."""
+
+    def __init__(self, replies: Any) -> None:
+        self._replies = replies
+        self._lock = threading.Lock()
+
+    def write(self, frame: bytes) -> None:
+        with self._lock:
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self._replies.write(frame)
+                self._replies.flush()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _private_stdio() -> tuple[Any, Any]:
