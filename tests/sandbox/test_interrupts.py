@@ -125,3 +125,17 @@ async def test_the_cpu_limit_ends_a_runaway_worker_with_an_explanation(dispatche
         assert not result.timed_out
         assert "SIGXCPU: the CPU time limit was reached" in result.error
         assert (await session.exec("'back'")).value == "back"
+
+
+async def test_interrupting_code_in_the_middle_of_sending_tool_calls_leaves_the_channel_whole(
+    tool_session: SubprocessSession, dispatcher: RecordingDispatcher
+) -> None:
+    note = "x" * 300_000   # each call's frame is larger than a pipe buffer: its write is often under way at the interrupt
+    code = ("import datetime\nsent = 0\nwhile True:\n"
+            f"    await sheets_append_row('s', Row(datetime.date(2026, 1, 1), 1.0, {note!r}))\n    sent += 1")
+    for _ in range(3):
+        result = await tool_session.exec(code, timeout=0.3)
+        assert result.timed_out and not result.restarted, result.error
+        assert "KeyboardInterrupt" in result.error
+    assert (await tool_session.exec("sent > 0, 6 * 7")).value == [True, 42]   # no half frame was left behind
+    assert all(args["row"]["note"] == note for name, args in dispatcher.calls)
