@@ -1,9 +1,10 @@
 """The Slack surface: a slack-bolt app (Socket Mode or HTTP, one workspace or many through OAuth) over the
 platform-neutral core.
 
-Every listener acks at once and leaves the work to background jobs (bolt's 3-second rule). Every click is
-checked against the clicker (the store decides what they may do) and answered once: a card whose buttons
-act once is edited to say what was decided, and a second click is told so.
+Every listener acks at once and leaves the work to background jobs (bolt's 3-second rule); Slack gets its
+answer as soon as the listener acks (`bot.surfaces.slack_ack`). Every click is checked against the clicker
+(the store decides what they may do) and answered once: a card whose buttons act once is edited to say what
+was decided, and a second click is told so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -35,7 +37,9 @@ from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, HISTORY_AC
                                        SAVE_SKILL_ACTION, SCHEDULE_ACTION, SCHEDULE_MODAL, SHARE_APPROVE_ACTION,
                                        SHARE_REJECT_ACTION, STOP_ACTION, attachment, decided, form_values, home_view,
                                        modal, parameter_errors, parameter_values, render)
-from bot.surfaces.slack_install import DatabaseInstallationStore, SlackInstallSettings, oauth_settings
+from bot.surfaces.slack_ack import AfterAck
+from bot.surfaces.slack_install import (DatabaseInstallationStore, SlackInstallSettings, cached_authorize,
+                                        oauth_settings)
 from skills_db.access import Caller
 from skills_db.db import make_engine
 from skills_db.errors import SkillStoreError
@@ -126,10 +130,11 @@ class SlackSurface:
             log.debug("no assistant status in %s: %s", thread.thread_id, error.response.get("error"))
 
 
-def web_client(settings: Settings) -> AsyncWebClient:
+def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: Slack's (or a fake's) URL, with retries on rate limits (waiting as long as Slack's
-    Retry-After says, up to RATE_LIMIT_RETRIES times) and on connection errors."""
-    return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+    Retry-After says, up to RATE_LIMIT_RETRIES times) and on connection errors. Calls go through `session`
+    (its connections kept open between calls) when given, else each through a session of its own."""
+    return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session,
                           retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2),
                                           AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
 
@@ -149,85 +154,69 @@ def http_routes(slack: AsyncApp, install: SlackInstallSettings | None = None) ->
     return routes
 
 
-def build_slack_app(codemem: CodeMem, settings: Settings, install: SlackInstallSettings | None = None) -> AsyncApp:
+def build_slack_app(codemem: CodeMem, settings: Settings, install: SlackInstallSettings | None = None, *,
+                    session: aiohttp.ClientSession | None = None, after_ack: AfterAck | None = None) -> AsyncApp:
     """The bolt app with CodeMem's listeners: one workspace with SLACK_BOT_TOKEN, or any number installed
-    through OAuth with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET."""
+    through OAuth with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET. `codemem serve` passes the Web API `session`
+    and the listeners' `after_ack` work so that it closes and drains them when it stops."""
     install = install or SlackInstallSettings()
-    client = web_client(settings)
+    client = web_client(settings, session)
     options: dict[str, Any] = {"signing_secret": settings.slack_signing_secret or "",
-                               "request_verification_enabled": not settings.slack_app_token}
+                               "request_verification_enabled": not settings.slack_app_token,
+                               "process_before_response": True}   # listeners return at their ack: AfterAck
     tokens: TokenSource | None = None
     if install.enabled:
         client.token = None
         oauth = oauth_settings(install, make_engine(settings.resolved_database_url))
         store: DatabaseInstallationStore = oauth.installation_store   # type: ignore[assignment]
         tokens = store.bot_token
-        options["oauth_settings"] = oauth
+        options.update(oauth_settings=oauth, authorize=cached_authorize(oauth))
     app = AsyncApp(client=client, **options)
     surface = SlackSurface(client, tokens)
     codemem.surfaces.attach("slack", surface)
-    _add_listeners(app, surface, codemem)
+    _add_listeners(app, surface, codemem, after_ack or AfterAck())
     return app
 
 
-def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> None:
+def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after_ack: AfterAck) -> None:
     conversations, skills, store = codemem.conversations, codemem.skills, codemem.conversations.store
     proposals = skills.proposals
 
-    delivery_lock = asyncio.Lock()   # both keys of one delivery are marked before another's are
+    # bolt tries the listeners in the order they are added, building the arguments of each: the acks people wait
+    # for come first (commands, buttons, forms), the events (acked for Slack, not for a person) last.
 
-    async def first_delivery(body: dict, event: dict) -> bool:
-        keys = [f"slack-event:{body.get('event_id')}", f"slack-msg:{event.get('channel')}:{event.get('ts')}"]
-        async with delivery_lock:
-            return await asyncio.to_thread(lambda: all([store.mark_event_processed(key) for key in keys]))
+    # ------------------------------------------------------------------------------------------ commands
 
-    # ------------------------------------------------------------------------------------- conversations
-
-    @app.event("app_mention")
-    async def on_mention(body: dict, event: dict) -> None:
-        if not await first_delivery(body, event):
+    @app.command("/skill")
+    @after_ack.listener
+    async def on_skill_command(ack: Any, command: dict) -> None:
+        where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
+        user = Owner("slack", command["team_id"], command["user_id"])
+        view = await skills.command(where, user, command.get("text", ""))
+        if isinstance(view, (RunForm, ScheduleForm)):
+            await ack()
+            metadata = _metadata(where.channel, "", view)
+            if not await surface.open(user.team, command["trigger_id"], modal(view, metadata)):
+                await surface.whisper(user.team, where.channel, user.user, view)   # with a button to try again
             return
-        thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
-        user = Owner("slack", body["team_id"], event["user"])
-        await conversations.on_message(surface, thread, user, MENTION.sub("", event.get("text", "")).strip())
+        await ack(**render(view))
 
-    @app.event("message")
-    async def on_message(body: dict, event: dict, context: Any) -> None:
-        if event.get("subtype") or event.get("bot_id") or f"<@{context.bot_user_id}>" in event.get("text", ""):
-            return   # edits, joins and other bots' messages (untrusted); mentions come as app_mention
-        is_dm = event.get("channel_type") == "im"
-        thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
-        if not (is_dm or (event.get("thread_ts") and conversations.is_known(thread))):
-            return
-        if await first_delivery(body, event):
-            await conversations.on_message(surface, thread, Owner("slack", body["team_id"], event["user"]),
-                                           event.get("text", ""))
+    @app.command("/connect")
+    @after_ack.listener
+    async def on_connect(ack: Any, command: dict) -> None:
+        user = Owner("slack", command["team_id"], command["user_id"])
+        await ack(**render(await codemem.connections.connect(user, command.get("text", "").strip().lower())))
 
-    @app.event("assistant_thread_started")
-    async def on_assistant_thread(body: dict, event: dict, client: AsyncWebClient) -> None:
-        started = event.get("assistant_thread") or {}
-        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
-            return
-        user = Owner("slack", body["team_id"], started.get("user_id") or "unknown")
-        prompts = [{"title": f"Run {s.name}"[:75], "message": f"Run my skill {s.name}"}
-                   for s in (await asyncio.to_thread(skills.home, user)).skills[:2]] + SUGGESTED_PROMPTS
-        await client.assistant_threads_setSuggestedPrompts(
-            channel_id=started["channel_id"], thread_ts=started["thread_ts"], title="Try one of these:",
-            prompts=prompts[:4])
-
-    @app.event("assistant_thread_context_changed")
-    async def on_assistant_context() -> None:
-        """The channel the user looks at changes nothing the bot may do: acknowledged only."""
-
-    @app.event("app_home_opened")
-    async def on_home(body: dict, event: dict) -> None:
-        if event.get("tab", "home") == "home":
-            user = Owner("slack", body["team_id"], event["user"])
-            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
+    @app.command("/disconnect")
+    @after_ack.listener
+    async def on_disconnect(ack: Any, command: dict) -> None:
+        user = Owner("slack", command["team_id"], command["user_id"])
+        await ack(**render(await codemem.connections.disconnect(user, command.get("text", "").strip().lower())))
 
     # ------------------------------------------------------------------------------------------- buttons
 
     @app.action(re.compile(f"^{CHOICE_ACTION}_\\d+$"))
+    @after_ack.listener
     async def on_choice(ack: Any, body: dict, action: dict) -> None:
         await ack()
         thread, user = _thread_of_click(body), _clicker(body)
@@ -242,21 +231,25 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await conversations.on_choice(surface, thread, user, action["value"])
 
     @app.action(SAVE_SKILL_ACTION)
+    @after_ack.listener
     async def on_save_skill(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await surface.post(_thread_of_click(body), await skills.save(_clicker(body), action["value"]))
 
     @app.action(SAVE_FORM_ACTION)
+    @after_ack.listener
     async def on_save_form(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await _open_form(body, await asyncio.to_thread(proposals.save_form, _clicker(body), action["value"]))
 
     @app.action(PROPOSAL_EDIT_ACTION)
+    @after_ack.listener
     async def on_edit_proposal(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await _open_form(body, await asyncio.to_thread(proposals.edit_form, _clicker(body), action["value"]))
 
     @app.action(PROPOSAL_APPROVE_ACTION)
+    @after_ack.listener
     async def on_approve_proposal(ack: Any, body: dict, action: dict) -> None:
         await ack()
         user = _clicker(body)
@@ -264,6 +257,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _answer_card(body, notice, f"✅ Approved by <@{user.user}>: {notice.text}")
 
     @app.action(PROPOSAL_DISMISS_ACTION)
+    @after_ack.listener
     async def on_dismiss_proposal(ack: Any, body: dict, action: dict) -> None:
         await ack()
         user = _clicker(body)
@@ -271,6 +265,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _answer_card(body, notice, f"🗑️ <@{user.user}>: {notice.text}")
 
     @app.action(re.compile(f"^({SHARE_APPROVE_ACTION}|{SHARE_REJECT_ACTION})$"))
+    @after_ack.listener
     async def on_share_decision(ack: Any, body: dict, action: dict) -> None:
         await ack()
         share_id, _, version = action["value"].partition(":")
@@ -284,32 +279,38 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _answer_card(body, notice, f"{'✅' if approve else '🚫'} <@{user.user}>: {notice.text}")
 
     @app.action(STOP_ACTION)
+    @after_ack.listener
     async def on_stop(ack: Any, body: dict) -> None:
         await ack()
         await conversations.stop(surface, _thread_of_click(body), _clicker(body))
 
     @app.action(RUN_ACTION)
+    @after_ack.listener
     async def on_run(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await _open_form(body, await _with_id(action, lambda skill_id: skills.run_form(_caller(body), skill_id)))
 
     @app.action(SCHEDULE_ACTION)
+    @after_ack.listener
     async def on_schedule(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await _open_form(body, await _with_id(action, lambda skill_id: skills.schedule_form(_clicker(body), skill_id)))
 
     @app.action(HISTORY_ACTION)
+    @after_ack.listener
     async def on_history(ack: Any, body: dict, action: dict) -> None:
         await ack()
         await _open_form(body, await _with_id(action, lambda skill_id: skills.history(_caller(body), skill_id)))
 
     @app.action(PREVIEW_ACTION)
+    @after_ack.listener
     async def on_preview(ack: Any, body: dict, action: dict) -> None:
         await ack()
         notice = await _with_id_async(action, lambda skill_id: skills.preview(_where(body), _caller(body), skill_id))
         await _whisper(body, notice)
 
     @app.action(RETRY_ACTION)
+    @after_ack.listener
     async def on_retry(ack: Any, body: dict, action: dict) -> None:
         await ack()
         notice = await _with_id_async(action, lambda run_id: skills.retry(
@@ -317,12 +318,14 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _answer_card(body, notice, f"🔁 <@{_clicker(body).user}> retried this run.", whisper_always=True)
 
     @app.action(CONNECT_ACTION)
+    @after_ack.listener
     async def on_connect_click(ack: Any) -> None:
         await ack()   # the button opens the sign-in page itself
 
     # -------------------------------------------------------------------------------------------- modals
 
     @app.view(RUN_MODAL)
+    @after_ack.listener
     async def on_run_submitted(ack: Any, body: dict, view: dict) -> None:
         meta, user = json.loads(view["private_metadata"]), _clicker(body)
         values = form_values(view["state"])
@@ -331,6 +334,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _ack_form(ack, problems, values)
 
     @app.view(SAVE_MODAL)
+    @after_ack.listener
     async def on_save_submitted(ack: Any, body: dict, view: dict) -> None:
         meta, user = json.loads(view["private_metadata"]), _clicker(body)
         values = form_values(view["state"])
@@ -341,6 +345,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         await _ack_form(ack, problems, values)
 
     @app.view(SCHEDULE_MODAL)
+    @after_ack.listener
     async def on_schedule_submitted(ack: Any, body: dict, view: dict) -> None:
         meta, user = json.loads(view["private_metadata"]), _clicker(body)
         values = form_values(view["state"])
@@ -351,30 +356,61 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem) -> No
         if notice is not None:
             await surface.whisper(user.team, meta.get("c"), user.user, notice, meta.get("t", ""))
 
-    # ------------------------------------------------------------------------------------------ commands
+    # ------------------------------------------------------------------------------------- conversations
 
-    @app.command("/skill")
-    async def on_skill_command(ack: Any, command: dict) -> None:
-        where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
-        user = Owner("slack", command["team_id"], command["user_id"])
-        view = await skills.command(where, user, command.get("text", ""))
-        if isinstance(view, (RunForm, ScheduleForm)):
-            await ack()
-            metadata = _metadata(where.channel, "", view)
-            if not await surface.open(user.team, command["trigger_id"], modal(view, metadata)):
-                await surface.whisper(user.team, where.channel, user.user, view)   # with a button to try again
+    delivery_lock = asyncio.Lock()   # both keys of one delivery are marked before another's are
+
+    async def first_delivery(body: dict, event: dict) -> bool:
+        keys = [f"slack-event:{body.get('event_id')}", f"slack-msg:{event.get('channel')}:{event.get('ts')}"]
+        async with delivery_lock:
+            return await asyncio.to_thread(lambda: all([store.mark_event_processed(key) for key in keys]))
+
+    @app.event("app_mention")
+    @after_ack.listener
+    async def on_mention(body: dict, event: dict) -> None:
+        if not await first_delivery(body, event):
             return
-        await ack(**render(view))
+        thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
+        user = Owner("slack", body["team_id"], event["user"])
+        await conversations.on_message(surface, thread, user, MENTION.sub("", event.get("text", "")).strip())
 
-    @app.command("/connect")
-    async def on_connect(ack: Any, command: dict) -> None:
-        user = Owner("slack", command["team_id"], command["user_id"])
-        await ack(**render(await codemem.connections.connect(user, command.get("text", "").strip().lower())))
+    @app.event("message")
+    @after_ack.listener
+    async def on_message(body: dict, event: dict, context: Any) -> None:
+        if event.get("subtype") or event.get("bot_id") or f"<@{context.bot_user_id}>" in event.get("text", ""):
+            return   # edits, joins and other bots' messages (untrusted); mentions come as app_mention
+        is_dm = event.get("channel_type") == "im"
+        thread = ThreadRef("slack", body["team_id"], event["channel"], event.get("thread_ts") or event["ts"])
+        if not (is_dm or (event.get("thread_ts") and conversations.is_known(thread))):
+            return
+        if await first_delivery(body, event):
+            await conversations.on_message(surface, thread, Owner("slack", body["team_id"], event["user"]),
+                                           event.get("text", ""))
 
-    @app.command("/disconnect")
-    async def on_disconnect(ack: Any, command: dict) -> None:
-        user = Owner("slack", command["team_id"], command["user_id"])
-        await ack(**render(await codemem.connections.disconnect(user, command.get("text", "").strip().lower())))
+    @app.event("assistant_thread_started")
+    @after_ack.listener
+    async def on_assistant_thread(body: dict, event: dict, client: AsyncWebClient) -> None:
+        started = event.get("assistant_thread") or {}
+        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
+            return
+        user = Owner("slack", body["team_id"], started.get("user_id") or "unknown")
+        prompts = [{"title": f"Run {s.name}"[:75], "message": f"Run my skill {s.name}"}
+                   for s in (await asyncio.to_thread(skills.home, user)).skills[:2]] + SUGGESTED_PROMPTS
+        await client.assistant_threads_setSuggestedPrompts(
+            channel_id=started["channel_id"], thread_ts=started["thread_ts"], title="Try one of these:",
+            prompts=prompts[:4])
+
+    @app.event("assistant_thread_context_changed")
+    @after_ack.listener
+    async def on_assistant_context() -> None:
+        """The channel the user looks at changes nothing the bot may do: acknowledged only."""
+
+    @app.event("app_home_opened")
+    @after_ack.listener
+    async def on_home(body: dict, event: dict) -> None:
+        if event.get("tab", "home") == "home":
+            user = Owner("slack", body["team_id"], event["user"])
+            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
 
     # ------------------------------------------------------------------------------------------- helpers
 

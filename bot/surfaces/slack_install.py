@@ -6,10 +6,12 @@ set SLACK_BOT_TOKEN instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Optional
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -106,4 +108,15 @@ def oauth_settings(settings: SlackInstallSettings, engine: Engine) -> AsyncOAuth
         install_path=settings.install_path, redirect_uri_path=settings.redirect_path,
         redirect_uri=settings.redirect_uri,
         installation_store=DatabaseInstallationStore(settings.client_id or "", engine),
+        installation_store_bot_only=True,   # bot scopes only: a request needs its workspace's bot token
         state_store=DatabaseStateStore(engine), state_expiration_seconds=STATE_TTL_SECONDS)
+
+
+def cached_authorize(oauth: AsyncOAuthSettings) -> AsyncInstallationStoreAuthorize:
+    """Who answers a workspace's request: its bot token, read from the installation store on every request
+    (a workspace that uninstalled the app is refused at once), with Slack's auth.test answer kept per token,
+    so that an ack does not wait on a Slack API call. A new or rotated token is a new key: asked once."""
+    return AsyncInstallationStoreAuthorize(
+        logger=logging.getLogger("slack_bolt.authorize"), installation_store=oauth.installation_store,
+        client_id=oauth.client_id, client_secret=oauth.client_secret,
+        token_rotation_expiration_minutes=oauth.token_rotation_expiration_minutes, bot_only=True, cache_enabled=True)

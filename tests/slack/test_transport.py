@@ -1,5 +1,6 @@
 """Transport and reliability: Socket Mode through a real SocketModeClient, OAuth installs in several workspaces,
-forged signatures, redelivered events, 429s, oversized results, the assistant view and the App Home."""
+forged signatures, redelivered events, 429s, oversized results, the assistant view, the App Home, and acks
+that do not wait for the work after them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from bot.surfaces.slack import build_slack_app, http_routes
 from bot.surfaces.slack_install import SlackInstallSettings
 from tests.fakes.block_kit import problems
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import (event_envelope, signed_block_action, signed_command, signed_event, unsigned)
+from tests.fakes.slack_signing import (event_envelope, home_block_action, signed_block_action, signed_command,
+                                      signed_event, signed_interaction, unsigned)
 from skills_db.models import Owner
 from tests.slack.conftest import (ALICE, CHANNEL, ECHO, FLAKY, SECRET, TEAM, SlackWorld, buttons, owner, serve,
                                   settings_for, texts)
@@ -164,6 +166,11 @@ async def test_oauth_install_in_a_second_workspace(tmp_path: Path, fake_slack: F
             response = await world.post(signed_command(SECRET, "/skill", "run echo", "U0ADMIN", "C0SECOND", "T0SECOND"))
             assert "Running `echo`" in response.json()["text"]
             await world.settle()
+            asked = len(fake_slack.calls_to("auth.test"))
+            for _ in range(3):
+                listed = await world.post(signed_command(SECRET, "/skill", "list", "U0ADMIN", "C0SECOND", "T0SECOND"))
+                assert "echo" in listed.text
+            assert len(fake_slack.calls_to("auth.test")) == asked, "an ack does not wait on Slack's auth.test"
             posts = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
             assert posts and all(fake_slack.team_of_token(c.token) == "T0SECOND" for c in posts), \
                 "the second workspace's own bot token"
@@ -175,3 +182,12 @@ async def test_oauth_install_in_a_second_workspace(tmp_path: Path, fake_slack: F
             await world.http.aclose()
             server.should_exit = True
             await task
+
+
+async def test_a_click_is_answered_before_its_work_is_done(world: SlackWorld) -> None:
+    skill = world.skill(ALICE, "echo", ECHO)
+    world.slack.fail_next("views.open", retry_after=1)   # Slack makes the bot wait a second to open the form
+    response = await world.post(signed_interaction(SECRET, home_block_action(ALICE, TEAM, "codemem_run", str(skill.id))))
+    assert response.status_code == 200 and world.slack.views == {}, "answered before the form was opened"
+    opened = await world.slack.async_wait_for(lambda: list(world.slack.views.values()), description="the form")
+    assert [view["callback_id"] for view in opened] == ["codemem_run_modal"]
