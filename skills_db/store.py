@@ -129,6 +129,11 @@ class SkillStore:
         self.schedules = ScheduleStore(engine, clock=clock)
         self.memory = MemoryStore(engine, clock=clock)
 
+
+    @property
+    def is_local(self) -> bool:
+        """True for SQLite: a file on this machine, read in well under a millisecond (no network)."""
+        return self._engine.dialect.name == "sqlite"
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.core.proposals import Proposals, tool_uses
 from bot.core.surface import Surfaces
@@ -25,6 +26,8 @@ from skills_db.models import Owner, RunTrigger, Skill, SkillRun
 from skills_db.params import ArgumentError, argument_text, parse_arguments
 from skills_db.schedules import describe
 from skills_db.store import SkillStore
+
+T = TypeVar("T")
 
 RUN_JOB = "skill_run"
 PREVIEW_JOB = "skill_preview"
@@ -51,6 +54,14 @@ class Skills:
         jobs.handle(PREVIEW_JOB, self._preview)
         jobs.handle(SHARE_REVIEW_JOB, self._ask_approvers)
 
+    async def _read(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store read made while Slack or Teams waits for the ack: inline on SQLite (a local file, read in
+        well under a millisecond; in threads, a burst of them would only queue for the interpreter lock), in
+        a worker thread on PostgreSQL (a network round trip must not hold the event loop)."""
+        if self.store.is_local:
+            return read(*args, **kwargs)
+        return await asyncio.to_thread(read, *args, **kwargs)
+
     async def save(self, user: Owner, offer: str) -> Notice:
         """The owner clicked "Save as skill" on an offer (`skill_id:version`): make that version the
         active one. Safe to click twice; anyone else, or a forged value, is refused without detail."""
@@ -74,8 +85,8 @@ class Skills:
         """Handle `/skill …` text; return the immediate answer and start any run in the background.
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
-        says what was wrong and shows the usage. The store is read in a worker thread, never on the event
-        loop, so many commands at once do not delay each other's answers."""
+        says what was wrong and shows the usage. The store is read as `_read` says: inline on SQLite, in a
+        worker thread on PostgreSQL."""
         try:
             words = shlex.split(text.translate(_SMART_QUOTES))
         except ValueError as error:
@@ -83,7 +94,7 @@ class Skills:
         verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
         caller = Caller(user, where.channel or None)
         if verb == "list":
-            return await asyncio.to_thread(self._list, caller)
+            return await self._read(self._list, caller)
         if verb == "help":
             return Notice(USAGE)
         handlers = {"run": self._command_run, "show": self._command_show, "history": self._command_history,
@@ -105,9 +116,9 @@ class Skills:
     async def _command_run(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         arg_text = shlex.join(rest)
         try:
-            prepared = await asyncio.to_thread(self.runner.prepare, caller, name=name, arguments=arg_text)
+            prepared = await self._read(self.runner.prepare, caller, name=name, arguments=arg_text)
         except ArgumentError as error:
-            found = await asyncio.to_thread(self.store.find_runnable, caller, name)
+            found = await self._read(self.store.find_runnable, caller, name)
             if found is not None and error.missing:
                 values = _safe_arguments(arg_text)
                 problems = [p for p in error.problems if not any(p.startswith(f"{m} is required") for m in error.missing)]
@@ -121,10 +132,10 @@ class Skills:
         return await self._submit_run(where, caller, prepared)
 
     async def _command_show(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
-        return await asyncio.to_thread(lambda: self.detail(caller, self._find(caller, name).id))
+        return await self._read(lambda: self.detail(caller, self._find(caller, name).id))
 
     async def _command_history(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
-        return await asyncio.to_thread(lambda: self.history(caller, self._find(caller, name).id))
+        return await self._read(lambda: self.history(caller, self._find(caller, name).id))
 
     async def _command_schedule(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         skill = self._own(caller.user, name)
@@ -219,8 +230,8 @@ class Skills:
         problems by parameter name (a form shows them next to the fields)."""
         given = {name: value for name, value in values.items() if value.strip() != ""}
         try:
-            prepared = await asyncio.to_thread(self.runner.prepare, caller, skill_id=skill_id, arguments=given,
-                                               trigger=RunTrigger.BUTTON.value)
+            prepared = await self._read(self.runner.prepare, caller, skill_id=skill_id, arguments=given,
+                                        trigger=RunTrigger.BUTTON.value)
         except ArgumentError as error:
             return _by_parameter(error.problems, list(values))
         except SkillStoreError as error:
