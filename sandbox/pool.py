@@ -53,7 +53,7 @@ class PooledSession(SubprocessSession):
         return IsolationReport("pool", report.level, report.protections, report.missing, report.fix)
 
     async def _spawn(self) -> WorkerProcess:
-        worker = await self._pool.take(self._wanted_catalogue or self._catalogue)
+        worker = await self._pool.take(self._wanted_catalogue)
         worker.attach(self._on_worker_message)
         return worker
 
