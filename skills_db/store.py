@@ -353,17 +353,7 @@ class SkillStore:
     def find_active(self, owner: Owner, name: str) -> tuple[Skill, SkillVersion] | None:
         """The owner's active skill called ``name`` with its current version, or None."""
         with self._session() as session:
-            row = session.exec(
-                select(Skill, SkillVersion)
-                .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
-                .where(
-                    *owned_by(owner),
-                    Skill.name == name,
-                    Skill.status == SkillStatus.ACTIVE.value,
-                    col(SkillVersion.version) == col(Skill.current_version),
-                )
-            ).first()
-            return (row[0], row[1]) if row is not None else None
+            return _active(session, owner, name)
 
     def list_skills(self, owner: Owner) -> list[Skill]:
         """All of the owner's skills, by name."""
@@ -376,10 +366,10 @@ class SkillStore:
         ``AmbiguousSkillName`` when several shared skills have the name (the caller must pick one by id).
         """
         who = as_caller(caller)
-        own = self.find_active(who.user, name)
-        if own is not None:
-            return RunnableSkill(*own)
-        with self._session() as session:
+        with self._session() as session:   # one transaction for both lookups: this runs in every /skill run ack
+            own = _active(session, who.user, name)
+            if own is not None:
+                return RunnableSkill(*own)
             rows = session.exec(
                 select(Skill, SkillShare)
                 .join(SkillShare, col(SkillShare.skill_id) == col(Skill.id))
@@ -696,6 +686,20 @@ def _name_taken(name: str, existing: Skill | None) -> SkillNameTaken:
         f"you already have a skill named '{name}'{detail}; choose another name, "
         "or store the new code as a new version of that skill"
     )
+
+
+def _active(session: Session, owner: Owner, name: str) -> tuple[Skill, SkillVersion] | None:
+    row = session.exec(
+        select(Skill, SkillVersion)
+        .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
+        .where(
+            *owned_by(owner),
+            Skill.name == name,
+            Skill.status == SkillStatus.ACTIVE.value,
+            col(SkillVersion.version) == col(Skill.current_version),
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def _version_query(skill_id: int, version: int | None) -> SelectOfScalar[SkillVersion]:
