@@ -7,7 +7,7 @@ unprivileged uid (see ``isolation``) wrap it here, without the session knowing.
 from __future__ import annotations
 
 import os
-import resource
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ WORKER_PATH_VARIABLE = "/usr/local/bin:/usr/bin:/bin"
 
 @dataclass(frozen=True)
 class ResourceLimits:
-    """Per-worker limits applied with ``setrlimit`` in the child before it runs Python.
+    """Per-worker limits (``setrlimit``), which the worker sets on itself before it serves any request.
 
     ``processes`` binds only with a dedicated uid (it counts every process of the uid);
     ``workspace_bytes`` sizes the jail's private /workspace and /tmp.
@@ -33,22 +33,15 @@ class ResourceLimits:
     processes: int = 64
     workspace_bytes: int = 256 * 1024**2
 
-    def apply(self, *, processes: bool = False) -> None:
-        """Set the limits on the current process (called in the child between fork and exec)."""
-        _lower(resource.RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + 5)
-        _lower(resource.RLIMIT_AS, self.address_space_bytes, self.address_space_bytes)
-        _lower(resource.RLIMIT_FSIZE, self.file_size_bytes, self.file_size_bytes)
-        _lower(resource.RLIMIT_NOFILE, self.open_files, self.open_files)
+    def argument(self, *, processes: bool = False) -> str:
+        """The limits as the worker's ``--limits`` argument: ``NAME=SOFT:HARD`` pairs of ``resource.RLIMIT_*``."""
+        limits = {"CPU": (self.cpu_seconds, self.cpu_seconds + 5),
+                  "AS": (self.address_space_bytes,) * 2,
+                  "FSIZE": (self.file_size_bytes,) * 2,
+                  "NOFILE": (self.open_files,) * 2}
         if processes:
-            _lower(resource.RLIMIT_NPROC, self.processes, self.processes)
-
-
-def _lower(kind: int, soft: int, hard: int) -> None:
-    """Lower a limit, never asking for more than the current hard limit allows."""
-    _, current_hard = resource.getrlimit(kind)
-    if current_hard != resource.RLIM_INFINITY:
-        soft, hard = min(soft, current_hard), min(hard, current_hard)
-    resource.setrlimit(kind, (soft, hard))
+            limits["NPROC"] = (self.processes,) * 2
+        return ",".join(f"{name}={soft}:{hard}" for name, (soft, hard) in limits.items())
 
 
 @dataclass(frozen=True)
@@ -73,13 +66,14 @@ class WorkerLaunch:
         return self.plan is not None and self.plan.bwrap is not None
 
     def command(self, request_fd: int, reply_fd: int) -> list[str]:
-        """The worker's command line: isolated mode, no ``site``, the frame pipes given by fd number."""
+        """The worker's command line: isolated mode, no ``site``, the frame pipes given by fd number, its limits."""
+        arguments = [str(request_fd), str(reply_fd), "--limits", self.limits.argument(processes=self.uid is not None)]
         if self.jailed:
             assert self.plan is not None
             shared = self.workspace if self.share_workspace else None
             prefix = jail_arguments(self.plan, workspace_bytes=self.limits.workspace_bytes, uid=self.uid, workspace=shared)
-            return [*prefix, self.plan.python, "-I", "-S", JAILED_WORKER_SCRIPT, str(request_fd), str(reply_fd)]
-        return [self.python, "-I", "-S", str(WORKER_SCRIPT), str(request_fd), str(reply_fd)]
+            return [*prefix, self.plan.python, "-I", "-S", JAILED_WORKER_SCRIPT, *arguments]
+        return [self.python, "-I", "-S", str(WORKER_SCRIPT), *arguments]
 
     def environment(self) -> dict[str, str]:
         """A fresh environment built from scratch: nothing of the host's (no secrets) reaches the worker."""
@@ -91,10 +85,17 @@ class WorkerLaunch:
             os.chown(self.workspace, self.uid, self.uid)
             os.chmod(self.workspace, 0o711 if self.jailed else 0o700)  # bubblewrap, without capabilities, must enter it
 
-    def preexec(self) -> None:
-        """In the child between fork and exec: limits, then (unjailed) the switch to the dedicated uid."""
-        self.limits.apply(processes=self.uid is not None)
-        if self.uid is not None and not self.jailed:
+    @property
+    def preexec(self) -> Callable[[], None] | None:
+        """What the child does between fork and exec: unjailed with a dedicated uid, switch to it (the jail
+        switches itself). None otherwise, which lets the spawn use vfork: the host's loop is not held ~15 ms."""
+        if self.uid is None or self.jailed:
+            return None
+        uid = self.uid
+
+        def switch_uid() -> None:
             os.setgroups([])
-            os.setresgid(self.uid, self.uid, self.uid)
-            os.setresuid(self.uid, self.uid, self.uid)
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+
+        return switch_uid

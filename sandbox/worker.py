@@ -1,6 +1,6 @@
 """The sandbox worker: a persistent Python scope driven by the host over two frame pipes.
 
-Run as ``python -I -S worker.py REQUEST_FD REPLY_FD`` (or ``--stdio``: frames as base64 lines on the
+Run as ``python -I -S worker.py REQUEST_FD REPLY_FD [--limits NAME=SOFT:HARD,...]`` (or ``--stdio``: frames as base64 lines on the
 private copies of stdin/stdout, for E2B). Stdlib only: it must not import the
 ``sandbox`` package or anything of the project. Frames (4-byte big-endian length + UTF-8 JSON
 object) come in on REQUEST_FD and go out on REPLY_FD; the real stdout/stderr are not used for the
@@ -813,17 +813,34 @@ def _private_stdio() -> tuple[Any, Any]:
     return LineFrames(reader=os.fdopen(request_fd, "rb")), LineFrames(writer=os.fdopen(reply_fd, "wb"))
 
 
+def _lower_limits(spec: str) -> None:
+    """Lower this process's resource limits to ``spec`` (``NAME=SOFT:HARD,...``, names of ``resource.RLIMIT_*``),
+    never above a hard limit already set; before any request, so no user code runs without them."""
+    import resource
+
+    for item in spec.split(","):
+        name, _, values = item.partition("=")
+        soft, hard = (int(value) for value in values.split(":"))
+        kind = getattr(resource, f"RLIMIT_{name}")
+        _, current_hard = resource.getrlimit(kind)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(kind, (soft, hard))
+
+
 def main(argv: list[str]) -> None:
     if argv[1:] == ["--stdio"]:
         requests, replies = _private_stdio()
-    elif len(argv) == 3:
+    elif len(argv) in (3, 5) and (len(argv) == 3 or argv[3] == "--limits"):
+        if len(argv) == 5:
+            _lower_limits(argv[4])
         request_fd, reply_fd = int(argv[1]), int(argv[2])
         for fd in (request_fd, reply_fd):
             os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
         requests = os.fdopen(request_fd, "rb", buffering=1 << 16)
         replies = os.fdopen(reply_fd, "wb", buffering=1 << 16)
     else:
-        raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD | worker.py --stdio")
+        raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD [--limits NAME=SOFT:HARD,...] | worker.py --stdio")
     Worker.serve(requests, replies)
 
 

@@ -167,7 +167,7 @@ async def test_a_given_workdir_is_used_and_kept(tmp_path: Path, dispatcher: Reco
 async def test_frame_pipes_are_not_inherited_by_child_processes(session: SubprocessSession) -> None:
     result = await session.exec(
         "import subprocess, sys\n"
-        "pipe_fds = sorted(int(fd) for fd in sys.argv[1:])\n"
+        "pipe_fds = sorted(int(fd) for fd in sys.argv[1:3])\n"
         "child = subprocess.run(['ls', '/proc/self/fd'], capture_output=True, text=True, close_fds=False)\n"
         "pipe_fds, sorted(int(fd) for fd in child.stdout.split())"
     )
