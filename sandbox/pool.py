@@ -151,7 +151,7 @@ class WorkerPool:
         """A started worker (with `catalogue` defined already, when a warm one has it), else one started now."""
         if catalogue is not None:
             self._recent_catalogue = catalogue
-        self._spares = [worker for worker in self._spares if worker.alive]
+        self._spares[:] = [worker for worker in self._spares if worker.alive]   # in place: a refill appends to it
         if self._spares:
             primed = [worker for worker in self._spares if catalogue is not None and worker.catalogue == catalogue]
             worker = primed[-1] if primed else self._spares[-1]
@@ -211,7 +211,8 @@ class WorkerPool:
     async def _fill(self, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)  # starting a process stalls the loop for a few ms: not during the taker's first exec
         while not self._closed and len(self._spares) < self.warm:
-            self._spares.append(await self._start_worker(primed=True))
+            worker = await self._start_worker(primed=True)
+            self._spares.append(worker)
 
     def _schedule_refill(self) -> None:
         if not self._closed and (self._refill is None or self._refill.done()):

@@ -302,3 +302,33 @@ async def test_e2b_live(dispatcher: RecordingDispatcher) -> None:
 
 def test_backends_module_lists_what_the_factory_accepts() -> None:
     assert backends.BACKENDS == ("subprocess", "pool", "inprocess", "e2b")
+
+
+async def test_closing_the_pool_leaves_no_worker_running_even_when_taken_while_one_starts(dispatcher: RecordingDispatcher) -> None:
+    pool = WorkerPool(warm=2)
+    await pool.start()
+    try:
+        for pause in (0.0, 0.03, 0.06, 0.09, 0.12):
+            first, second = pool.session(None, dispatcher), pool.session(None, dispatcher)
+            await first.exec("1")
+            await second.exec("1")          # the last warm worker: a replacement starts shortly
+            await asyncio.sleep(pause)
+            third = pool.session(None, dispatcher)
+            await third.exec("1")           # taken while that replacement may be starting
+            await asyncio.gather(first.close(), second.close(), third.close())
+    finally:
+        await pool.close()
+    assert await wait_until(lambda: not _worker_children()), "every worker the pool started was killed"
+
+
+def _worker_children() -> list[int]:
+    """Processes this test process started that run the sandbox worker (directly or under bubblewrap)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid() \
+                    and b"worker.py" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
