@@ -309,12 +309,8 @@ class ResultConverter:
     def _converter(self, annotation: Any) -> Any:
         if isinstance(annotation, str):
             annotation = eval(annotation, self._namespace)  # a quoted name from the trusted catalogue
-        try:
+        if annotation in self._compiled:
             return self._compiled[annotation]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable annotation: compile it each time
-            return self._compile(annotation)
         self._compiled[annotation] = pending = _Deferred()  # a dataclass may refer to itself
         compiled = pending.target = self._compile(annotation)
         self._compiled[annotation] = compiled
