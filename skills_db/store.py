@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -110,6 +110,15 @@ class VersionDiff:
         lines = [f"+ tool {name}" for name in self.tools_added] + [f"- tool {name}" for name in self.tools_removed]
         body = self.code_diff or "(the code is the same)\n"
         return ("\n".join(lines) + "\n" if lines else "") + body
+
+
+_RUNS = SkillRun.__table__
+_VERSION_EXISTS = select(SkillVersion.version).where(
+    SkillVersion.skill_id == bindparam("skill_id"), SkillVersion.version == bindparam("version")
+)
+_INSERT_RUN = insert(_RUNS)
+_RUN_FOR_UPDATE = select(_RUNS).where(_RUNS.c.id == bindparam("run_id")).with_for_update()
+_FINISH_RUN = update(_RUNS).where(_RUNS.c.id == bindparam("finishing_id"))
 
 
 class SkillStore:
@@ -495,23 +504,31 @@ class SkillStore:
         allowed = [member.value for member in RunTrigger]
         if trigger not in allowed:
             raise ValueError(f"trigger {trigger!r} is not one of {', '.join(allowed)}")
-        with self._session() as session:
-            if session.exec(_version_query(skill_id, version)).first() is None:
+        record = {
+            "skill_id": skill_id,
+            "version": version,
+            "triggered_by": triggered_by,
+            "trigger": trigger,
+            "parameters": as_stored_json(parameters),
+            "status": RunStatus.RUNNING.value,
+            "started_at": self._clock(),
+            "attempt": attempt,
+            "retry_of": retry_of,
+            # the columns finish_run sets, given here so that building the returned record runs no defaults
+            "result": None,
+            "logs": "",
+            "tool_calls": [],
+            "error": None,
+            "finished_at": None,
+            "duration_ms": None,
+        }
+        # Prepared Core statements rather than the ORM's unit of work: this and finish_run are on the path of
+        # every run.
+        with self._engine.begin() as connection:
+            if connection.execute(_VERSION_EXISTS, {"skill_id": skill_id, "version": version}).first() is None:
                 raise VersionNotFound(f"skill {skill_id} has no version {version}; run a stored version")
-            run = SkillRun(
-                skill_id=skill_id,
-                version=version,
-                triggered_by=triggered_by,
-                trigger=trigger,
-                parameters=as_stored_json(parameters),
-                status=RunStatus.RUNNING.value,
-                started_at=self._clock(),
-                attempt=attempt,
-                retry_of=retry_of,
-            )
-            session.add(run)
-            session.commit()
-            return run
+            run_id = connection.execute(_INSERT_RUN, record).inserted_primary_key[0]
+        return SkillRun(id=run_id, **record)
 
     def finish_run(
         self,
@@ -526,23 +543,24 @@ class SkillStore:
         allowed = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
         if status not in allowed:
             raise ValueError(f"a run finishes as {' or '.join(allowed)}, not {status!r}")
-        with self._session() as session:
-            run = session.get(SkillRun, run_id)
-            if run is None:
+        with self._engine.begin() as connection:
+            stored = connection.execute(_RUN_FOR_UPDATE, {"run_id": run_id}).first()
+            if stored is None:
                 raise RunNotFound(f"no run with id {run_id}; start it with start_run first")
-            if run.status != RunStatus.RUNNING:
-                raise RunAlreadyFinished(f"run {run_id} already finished as {run.status}; a run finishes once")
+            if stored.status != RunStatus.RUNNING:
+                raise RunAlreadyFinished(f"run {run_id} already finished as {stored.status}; a run finishes once")
             finished_at = self._clock()
-            run.status = status
-            run.result = as_stored_json(result)
-            run.logs = logs
-            run.tool_calls = as_stored_json(list(tool_calls))
-            run.error = error
-            run.finished_at = finished_at
-            run.duration_ms = max(0, round((finished_at - run.started_at).total_seconds() * 1000))
-            session.add(run)
-            session.commit()
-            return run
+            ending = {
+                "status": status,
+                "result": as_stored_json(result),
+                "logs": logs,
+                "tool_calls": as_stored_json(list(tool_calls)),
+                "error": error,
+                "finished_at": finished_at,
+                "duration_ms": max(0, round((finished_at - stored.started_at).total_seconds() * 1000)),
+            }
+            connection.execute(_FINISH_RUN, {"finishing_id": run_id, **ending})
+        return SkillRun(**{**stored._mapping, **ending})
 
     def runs(self, skill_id: int, limit: int = 20) -> list[SkillRun]:
         """The skill's most recent runs, newest first (for the runtime; people use ``history``)."""

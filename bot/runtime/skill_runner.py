@@ -236,22 +236,25 @@ class SkillRunner:
 
     async def _attempt(self, prepared: PreparedRun, attempt: int, first_id: int | None) -> tuple[SkillRun, ExecResult]:
         skill, version = prepared.skill, prepared.version
-        # The records and the sandbox start side by side: the session start hides the database's latency.
-        run, memory, opened = await asyncio.gather(
-            asyncio.to_thread(
-                self.store.start_run,
-                skill.id,
-                version.version,
-                prepared.triggered_by,
-                prepared.trigger,
-                _jsonable(prepared.arguments),
-                attempt=attempt,
-                retry_of=first_id,
-            ),
-            self._memory(prepared),
-            self._open(prepared, dry_run=False),
-        )
-        result, changes = await self._execute(opened, prepared, memory, dry_run=False)
+        # The run is recorded while the sandbox session opens and the code is compiled; its `run` is called
+        # only once the record exists.
+        recording = asyncio.ensure_future(asyncio.to_thread(
+            self.store.start_run,
+            skill.id,
+            version.version,
+            prepared.triggered_by,
+            prepared.trigger,
+            _jsonable(prepared.arguments),
+            attempt=attempt,
+            retry_of=first_id,
+        ))
+        try:
+            memory, opened = await asyncio.gather(self._memory(prepared), self._open(prepared, dry_run=False))
+        except BaseException:
+            await asyncio.gather(recording, return_exceptions=True)
+            raise
+        result, changes = await self._execute(opened, prepared, memory, dry_run=False, recorded=recording)
+        run = await recording
         error = _error(result)
         if changes is not None and (changes["set"] or changes["removed"]):
             try:
@@ -284,11 +287,14 @@ class SkillRunner:
             return _not_started(f"the skill's tools could not be loaded: {problem}")
 
     async def _execute(
-        self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any] | None, *, dry_run: bool
+        self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any] | None, *,
+        dry_run: bool, recorded: Awaitable[Any] | None = None,
     ) -> tuple[ExecResult, dict[str, Any] | None]:
         """Run the code in the fresh session (then close it); the combined result of its steps, and the memory
-        changes (None when the skill has no memory)."""
+        changes (None when the skill has no memory). ``recorded`` is awaited before ``run`` is called."""
         if isinstance(opened, ExecResult):
+            if recorded is not None:
+                await recorded
             return opened, None
         session = opened.session
         try:
@@ -297,6 +303,8 @@ class SkillRunner:
                 if prelude.error:
                     return prelude, None
             steps = [await session.exec(prepared.version.code, timeout=self.timeout)]
+            if recorded is not None:
+                await recorded
             if not steps[0].error and not steps[0].timed_out:
                 steps.append(await session.exec(f"await run({_call_arguments(prepared.arguments)})",
                                                 timeout=self.timeout))
