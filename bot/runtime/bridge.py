@@ -71,9 +71,10 @@ class ToolBridge:
 
     async def open(self, owner: Owner, tools: Iterable[str] = (), *, granted: Iterable[str] | None = None,
                    dry_run: bool = False, host_functions: Iterable[HostFunction] = (),
-                   key: str | None = None) -> BridgedSession:
+                   key: str | None = None, calls_wait_for: Awaitable[Any] | None = None) -> BridgedSession:
         """Start a session for `owner` with `tools` and `host_functions` callable; `key` names the
-        conversation, so a pool gives its turns the same warm worker.
+        conversation, so a pool gives its turns the same warm worker. Tool calls wait for `calls_wait_for`
+        (e.g. the record of a skill run) and fail if it fails.
 
         `granted` lists the effects allowed without asking; None grants the effects of `tools` themselves,
         which is what an approved skill's run gets (its owner approved those tools).
@@ -83,6 +84,8 @@ class ToolBridge:
         bridged: BridgedSession
 
         async def dispatch(name: str, args: dict) -> object:
+            if calls_wait_for is not None:
+                await calls_wait_for
             if name in bridged.host_functions:
                 return await bridged.host_functions[name].fn(**args)
             if name not in bridged.allowed:

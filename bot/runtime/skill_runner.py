@@ -236,8 +236,8 @@ class SkillRunner:
 
     async def _attempt(self, prepared: PreparedRun, attempt: int, first_id: int | None) -> tuple[SkillRun, ExecResult]:
         skill, version = prepared.skill, prepared.version
-        # The run is recorded while the sandbox session opens and the code is compiled; its `run` is called
-        # only once the record exists.
+        # The run is recorded while the sandbox session opens and the code starts; its tool calls (the only
+        # way it acts) wait for the record.
         recording = asyncio.ensure_future(asyncio.to_thread(
             self.store.start_run,
             skill.id,
@@ -249,12 +249,12 @@ class SkillRunner:
             retry_of=first_id,
         ))
         try:
-            memory, opened = await asyncio.gather(self._memory(prepared), self._open(prepared, dry_run=False))
-        except BaseException:
-            await asyncio.gather(recording, return_exceptions=True)
-            raise
-        result, changes = await self._execute(opened, prepared, memory, dry_run=False, recorded=recording)
-        run = await recording
+            memory, opened = await asyncio.gather(
+                self._memory(prepared), self._open(prepared, dry_run=False, calls_wait_for=recording)
+            )
+            result, changes = await self._execute(opened, prepared, memory, dry_run=False)
+        finally:
+            run = await recording
         error = _error(result)
         if changes is not None and (changes["set"] or changes["removed"]):
             try:
@@ -279,22 +279,23 @@ class SkillRunner:
             return None
         return await asyncio.to_thread(self.store.memory.snapshot, prepared.skill.id)
 
-    async def _open(self, prepared: PreparedRun, *, dry_run: bool) -> BridgedSession | ExecResult:
+    async def _open(
+        self, prepared: PreparedRun, *, dry_run: bool, calls_wait_for: Awaitable[Any] | None = None
+    ) -> BridgedSession | ExecResult:
         """A sandbox session with the version's tools, or the result that says why there is none."""
         try:
-            return await self.bridge.open(prepared.actor, prepared.version.tools, dry_run=dry_run)
+            return await self.bridge.open(prepared.actor, prepared.version.tools, dry_run=dry_run,
+                                          calls_wait_for=calls_wait_for)
         except (ToolError, ValueError) as problem:
             return _not_started(f"the skill's tools could not be loaded: {problem}")
 
     async def _execute(
         self, opened: BridgedSession | ExecResult, prepared: PreparedRun, memory: dict[str, Any] | None, *,
-        dry_run: bool, recorded: Awaitable[Any] | None = None,
+        dry_run: bool,
     ) -> tuple[ExecResult, dict[str, Any] | None]:
-        """Run the code in the fresh session (then close it); the combined result of its steps, and the memory
-        changes (None when the skill has no memory). ``recorded`` is awaited before ``run`` is called."""
+        """Run the code and its ``run`` in the fresh session (then close it); the result, and the memory changes
+        (None when the skill has no memory)."""
         if isinstance(opened, ExecResult):
-            if recorded is not None:
-                await recorded
             return opened, None
         session = opened.session
         try:
@@ -302,19 +303,16 @@ class SkillRunner:
                 prelude = await session.exec(_memory_prelude(memory), timeout=self.timeout)
                 if prelude.error:
                     return prelude, None
-            steps = [await session.exec(prepared.version.code, timeout=self.timeout)]
-            if recorded is not None:
-                await recorded
-            if not steps[0].error and not steps[0].timed_out:
-                steps.append(await session.exec(f"await run({_call_arguments(prepared.arguments)})",
-                                                timeout=self.timeout))
+            # One cell: the code, then the call of its `run` (the cell's value), in one round trip.
+            cell = f"{prepared.version.code.rstrip()}\n\nawait run({_call_arguments(prepared.arguments)})\n"
+            result = await session.exec(cell, timeout=self.timeout)
             changes = None
-            if memory is not None and not dry_run and not any(step.restarted for step in steps):
+            if memory is not None and not dry_run and not result.restarted:
                 saved = await session.exec("__codemem_memory_changes()", timeout=self.timeout)
                 changes = saved.value if isinstance(saved.value, dict) else None
         finally:
             await opened.close()
-        return _combined(steps), changes
+        return result, changes
 
     # ----------------------------------------------------------------------------------------- tool calls
 
@@ -375,22 +373,6 @@ def _memory_prelude(memory: dict[str, Any]) -> str:
         MEMORY_PRELUDE.replace("__SNAPSHOT__", snapshot)
         .replace("__MAX_KEY__", str(MAX_KEY_CHARS))
         .replace("__MAX_BYTES__", str(MAX_VALUE_BYTES))
-    )
-
-
-def _combined(steps: list[ExecResult]) -> ExecResult:
-    """One result for the code and the call of ``run``: the last step's outcome, every step's output and calls."""
-    last = steps[-1]
-    return ExecResult(
-        stdout="".join(step.stdout for step in steps),
-        stderr="".join(step.stderr for step in steps),
-        value=last.value,
-        value_repr=last.value_repr,
-        error=last.error,
-        duration_ms=sum(step.duration_ms for step in steps),
-        tool_calls=[call for step in steps for call in step.tool_calls],
-        timed_out=any(step.timed_out for step in steps),
-        restarted=any(step.restarted for step in steps),
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
 
 from bot.runtime.skill_runner import SkillRunner
-from skills_db import ArgumentError, Caller, RunPolicy, ShareScope, SkillNotFound, SkillNotRunnable, SkillStore
+from skills_db import (
+    ArgumentError, Caller, RunPolicy, ShareScope, SkillNotFound, SkillNotRunnable, SkillStore, VersionNotFound,
+)
 
 from .conftest import ALICE, BOB, Ledger
 
@@ -252,3 +255,30 @@ async def test_the_compatible_run_method_still_returns_the_run(store: SkillStore
     assert found is not None
     run = await runner.run(found[0], found[1], {"source": "xy"}, triggered_by="slack:U456", trigger="command")
     assert (run.status, run.result["total"], run.skill_id) == ("succeeded", 2, skill_id)
+
+
+async def test_a_run_acts_only_once_it_is_recorded(
+    store: SkillStore, runner: SkillRunner, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved(store, APPENDER, ["append_row", "fetch_count"], "appender")
+    record = store.start_run
+    done_when_recorded: list[list[str]] = []
+
+    def slow_start_run(*args: object, **kwargs: object) -> object:
+        time.sleep(0.3)   # the code is compiled and `run` started meanwhile
+        run = record(*args, **kwargs)
+        done_when_recorded.append(list(ledger.rows))
+        return run
+
+    monkeypatch.setattr(store, "start_run", slow_start_run)
+    outcome = await runner.start(runner.prepare(ALICE, name="appender"))
+    assert outcome.succeeded, outcome.run.error
+    assert done_when_recorded == [[]] and ledger.rows == ["a", "b", "c"]
+
+    def failing_start_run(*args: object, **kwargs: object) -> object:
+        raise VersionNotFound("that version is gone")
+
+    monkeypatch.setattr(store, "start_run", failing_start_run)
+    with pytest.raises(VersionNotFound):
+        await runner.start(runner.prepare(ALICE, name="appender"))
+    assert ledger.rows == ["a", "b", "c"]   # nothing more was written
