@@ -13,12 +13,11 @@ from typing import Any
 
 from sandbox.isolation import UIDS
 from sandbox.launch import WorkerLaunch
-from sandbox.protocol import FrameError, encode_frame, read_frame
+from sandbox.protocol import FrameError, FrameParser, encode_frame
 
 READY_TIMEOUT_SECONDS = 20.0
 EXIT_WAIT_SECONDS = 2.0
 STDERR_TAIL_CHARS = 2_000
-PIPE_READ_LIMIT = 1024 * 1024
 SIGNAL_HINTS = {
     signal.SIGXCPU: "the CPU time limit was reached",
     signal.SIGXFSZ: "the file size limit was reached",
@@ -41,22 +40,19 @@ MessageHandler = Callable[["WorkerProcess", dict[str, Any]], None]
 class WorkerProcess:
     """A worker subprocess in its own process group, talking frames over two private pipes.
 
-    Replies (frames of type ``reply``) are matched to ``request`` calls by id; every other frame
-    goes to ``on_message``. The worker's real stdout/stderr are drained and never parsed; the tail
-    of stderr is kept to explain an unexpected exit.
+    Frames are parsed as they arrive (``_FrameReceiver``) and handled at once: replies (frames of type
+    ``reply``) are matched to ``request`` calls by id; every other frame goes to ``on_message``. The
+    worker's real stdout/stderr are drained and never parsed; the tail of stderr is kept to explain an
+    unexpected exit.
     """
 
-    def __init__(
-        self,
-        process: asyncio.subprocess.Process,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        on_message: MessageHandler,
-    ) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, writer: asyncio.StreamWriter, on_message: MessageHandler) -> None:
         self._process = process
-        self._reader = reader
         self._writer = writer
         self._on_message = on_message
+        loop = asyncio.get_running_loop()
+        self._ready: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._stream_end: asyncio.Future[str] = loop.create_future()
         self.catalogue: dict[str, Any] | None = None
         """The tool catalogue defined in the worker's scope (None before the first)."""
         self._request_ids = itertools.count(1)
@@ -67,9 +63,9 @@ class WorkerProcess:
             asyncio.create_task(self._drain(process.stdout, keep_tail=False)),
             asyncio.create_task(self._drain(process.stderr, keep_tail=True)),
         ]
-        self._receiver: asyncio.Task[None] | None = None
         self._launch: WorkerLaunch | None = None
         self._signal_pid = process.pid
+        self._receiver = asyncio.create_task(self._receive())
 
     @classmethod
     async def start(cls, launch: WorkerLaunch, on_message: MessageHandler) -> WorkerProcess:
@@ -99,19 +95,15 @@ class WorkerProcess:
         finally:
             os.close(request_read)
             os.close(reply_write)
-        reader = asyncio.StreamReader(limit=PIPE_READ_LIMIT)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reply_read, "rb", buffering=0)
-        )
         transport, protocol = await loop.connect_write_pipe(
             asyncio.streams.FlowControlMixin, os.fdopen(request_write, "wb", buffering=0)
         )
-        worker = cls(process, reader, asyncio.StreamWriter(transport, protocol, None, loop), on_message)
+        worker = cls(process, asyncio.StreamWriter(transport, protocol, None, loop), on_message)
         worker._launch = launch
+        await loop.connect_read_pipe(lambda: _FrameReceiver(worker), os.fdopen(reply_read, "rb", buffering=0))
         ready = await worker._wait_until_ready()
         if launch.jailed:  # signals go to the worker itself, not to bubblewrap around it
             worker._signal_pid = _find_in_namespace(process.pid, ready.get("pid")) or process.pid
-        worker._receiver = asyncio.create_task(worker._receive())
         return worker
 
     @property
@@ -202,39 +194,40 @@ class WorkerProcess:
                 kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self._receiver is not None:
-            await asyncio.shield(self._receiver)
-        else:
-            await self._finish("killed before it was ready")
+        await asyncio.shield(self._receiver)
 
     async def _wait_until_ready(self) -> dict[str, Any]:
         try:
-            first = await asyncio.wait_for(read_frame(self._reader), READY_TIMEOUT_SECONDS)
+            first = await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_SECONDS)
         except (TimeoutError, FrameError) as exc:
             await self.kill()
             raise WorkerStartError(f"the sandbox worker did not start properly ({exc!r}); {self._exit_reason}") from None
         if first is None or first.get("type") != "ready":
-            await self._finish("it stopped before it was ready")
             await self.kill()
-            raise WorkerStartError(f"the sandbox worker did not start: {self._exit_reason}")
+            raise WorkerStartError(f"the sandbox worker did not start: {self._exit_reason or 'it did not say it was ready'}")
         return first
 
+    def _deliver(self, message: dict[str, Any]) -> None:
+        """Handle one message from the worker: the first is its ``ready``; replies go to their request."""
+        if not self._ready.done():
+            self._ready.set_result(message)
+        elif message.get("type") == "reply":
+            reply = self._replies.get(message.get("id"))
+            if reply is not None and not reply.done():
+                reply.set_result(message)
+        else:
+            self._on_message(self, message)
+
+    def _end_of_stream(self, problem: str) -> None:
+        """The worker's frame pipe closed (``problem`` says what was wrong with it, if anything)."""
+        if not self._ready.done():
+            self._ready.set_result(None)
+        if not self._stream_end.done():
+            self._stream_end.set_result(problem)
+
     async def _receive(self) -> None:
-        problem = ""
-        try:
-            while True:
-                message = await read_frame(self._reader)
-                if message is None:
-                    break
-                if message.get("type") == "reply":
-                    reply = self._replies.get(message.get("id"))
-                    if reply is not None and not reply.done():
-                        reply.set_result(message)
-                else:
-                    self._on_message(self, message)
-        except FrameError as exc:
-            problem = f"it sent a malformed frame ({exc})"
-        await self._finish(problem)
+        """Wait for the frame pipe to close, then record how the worker ended."""
+        await self._finish(await self._stream_end)
 
     async def _finish(self, problem: str) -> None:
         """Record how the worker ended, make sure it is dead, and fail every waiting request."""
@@ -287,6 +280,40 @@ class WorkerProcess:
             if keep_tail:
                 text = self._stderr_tail + chunk.decode("utf-8", errors="replace")
                 self._stderr_tail = text[-STDERR_TAIL_CHARS:]
+
+
+class _FrameReceiver(asyncio.Protocol):
+    """The read end of the worker's frame pipe: parses frames as the bytes arrive and delivers each message
+    at once (no reader task in between), then reports the end of the stream."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self._worker = worker
+        self._parser = FrameParser()
+        self._transport: asyncio.ReadTransport | None = None
+        self._problem = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._problem:
+            return
+        try:
+            messages = self._parser.feed(data)
+        except FrameError as exc:
+            self._problem = f"it sent a malformed frame ({exc})"
+            assert self._transport is not None
+            self._transport.close()
+            return
+        for message in messages:
+            self._worker._deliver(message)
+
+    def eof_received(self) -> None:
+        if not self._problem and self._parser.inside_frame:
+            self._problem = "it sent a malformed frame (the stream ended inside a frame)"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._worker._end_of_stream(self._problem)
 
 
 def _find_in_namespace(root_pid: int, inner_pid: object) -> int | None:

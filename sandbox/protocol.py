@@ -13,7 +13,6 @@ the same few lines, and the tests check the two against each other.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import enum
@@ -110,52 +109,61 @@ def attach_blobs(value: Any, blobs: list[bytes]) -> Any:
     return value
 
 
-async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """Read one message and the blob frames that belong to it; ``None`` at a clean end of stream (between messages)."""
-    try:
-        header = await reader.readexactly(HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
-        raise FrameError("stream ended inside a frame header") from None
-    message = decode_body(await _read_body(reader, header, expect_blob=False))
-    count = blob_count(message)
-    if not count:
-        return message
-    blobs = []
-    for _ in range(count):
-        try:
-            header = await reader.readexactly(HEADER.size)
-        except asyncio.IncompleteReadError:
-            raise FrameError("stream ended before the blob frames of a message") from None
-        blobs.append(await _read_body(reader, header, expect_blob=True))
-    return attach_blobs(message, blobs)
+class FrameParser:
+    """Turns a byte stream, fed in chunks of any size, into messages with their blob frames attached."""
 
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._message: dict[str, Any] | None = None   # a message whose blob frames are still coming
+        self._blobs: list[bytes] = []
+        self._blob_count = 0
 
-async def _read_body(reader: asyncio.StreamReader, header: bytes, *, expect_blob: bool) -> bytes:
-    (word,) = HEADER.unpack(header)
-    if bool(word & BLOB_FLAG) != expect_blob:
-        raise FrameError("a blob frame where a message was expected" if not expect_blob else "a message where a blob frame was expected")
-    length = word & ~BLOB_FLAG
-    if length > MAX_FRAME_BYTES:
-        raise FrameError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
-    try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise FrameError("stream ended inside a frame body") from None
+    @property
+    def inside_frame(self) -> bool:
+        """True when the stream so far ends inside a frame, or before the blob frames of a message."""
+        return bool(self._buffer) or self._message is not None
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """The messages that ``data`` completes (none, one or many); ``FrameError`` for a malformed stream."""
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        start = 0
+        while len(buffer) - start >= HEADER.size:
+            (word,) = HEADER.unpack_from(buffer, start)
+            if bool(word & BLOB_FLAG) != (self._message is not None):
+                raise FrameError("a blob frame where a message was expected" if self._message is None
+                                 else "a message where a blob frame was expected")
+            length = word & ~BLOB_FLAG
+            if length > MAX_FRAME_BYTES:
+                raise FrameError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+            end = start + HEADER.size + length
+            if len(buffer) < end:
+                break
+            body = bytes(buffer[start + HEADER.size:end])
+            start = end
+            if self._message is None:
+                message = decode_body(body)
+                count = blob_count(message)
+                if not count:
+                    messages.append(message)
+                else:
+                    self._message, self._blob_count = message, count
+            else:
+                self._blobs.append(body)
+                if len(self._blobs) == self._blob_count:
+                    messages.append(attach_blobs(self._message, self._blobs))
+                    self._message, self._blobs = None, []
+        del buffer[:start]
+        return messages
 
 
 def decode_frame(data: bytes) -> dict[str, Any]:
     """Decode one whole encoded message (with its blob frames) held in memory, as ``encode_frame`` made it."""
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    coroutine = read_frame(reader)
-    try:
-        coroutine.send(None)  # reading fed data never waits
-    except StopIteration as done:
-        if done.value is None:
-            raise FrameError("no frame in the data") from None
-        return done.value
-    coroutine.close()
-    raise FrameError("the data ends inside a frame")
+    parser = FrameParser()
+    messages = parser.feed(data)
+    if parser.inside_frame:
+        raise FrameError("the data ends inside a frame")
+    if len(messages) != 1:
+        raise FrameError(f"expected one message in the data, found {len(messages)}")
+    return messages[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import os
@@ -16,11 +15,14 @@ from sandbox import worker as worker_side
 BIG = {"type": "tool_result", "value": "é" * 2_500_000 + "end", "items": list(range(1000))}
 
 
-async def _host_reader(read_fd: int) -> asyncio.StreamReader:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0))
-    return reader
+def _host_read(read_fd: int) -> tuple[list[dict], protocol.FrameParser]:
+    """Everything the host parses from the pipe until it closes, read in pipe-sized chunks as they come."""
+    parser = protocol.FrameParser()
+    messages = []
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            messages += parser.feed(chunk)
+    return messages, parser
 
 
 def _write_in_thread(write_fd: int, data: bytes) -> threading.Thread:
@@ -33,14 +35,13 @@ def _write_in_thread(write_fd: int, data: bytes) -> threading.Thread:
     return thread
 
 
-async def test_worker_frames_are_read_by_the_host() -> None:
+def test_worker_frames_are_read_by_the_host() -> None:
     read_fd, write_fd = os.pipe()
     messages = [{"type": "ready", "pid": 1}, BIG, {"type": "reply", "id": 7, "text": "line\nbreak \x00 ☃"}]
     writer = _write_in_thread(write_fd, b"".join(worker_side.encode_frame(m) for m in messages))
-    reader = await _host_reader(read_fd)
-    received = [await protocol.read_frame(reader) for _ in messages]
+    received, parser = _host_read(read_fd)
     assert received == messages
-    assert await protocol.read_frame(reader) is None
+    assert not parser.inside_frame
     writer.join()
 
 
@@ -48,31 +49,48 @@ def test_host_frames_are_read_by_the_worker() -> None:
     read_fd, write_fd = os.pipe()
     messages = [{"type": "exec", "id": 1, "code": "print('hi')"}, BIG]
     writer = _write_in_thread(write_fd, b"".join(protocol.encode_frame(m) for m in messages))
-    with os.fdopen(read_fd, "rb", buffering=1 << 16) as stream:
-        received = [worker_side.read_frame(stream) for _ in messages]
-        assert worker_side.read_frame(stream) is None
+    parser = worker_side.FrameParser()
+    received = []
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(worker_side.READ_CHUNK_BYTES):
+            received += parser.feed(chunk)
     assert received == messages
+    assert not parser.inside_frame
     writer.join()
 
 
-async def test_a_frame_cut_short_is_an_error_not_a_message() -> None:
+def test_a_frame_cut_short_is_not_a_message() -> None:
     read_fd, write_fd = os.pipe()
     frame = protocol.encode_frame({"type": "reply", "id": 1})
-    writer = _write_in_thread(write_fd, frame[:-3])
-    reader = await _host_reader(read_fd)
-    with pytest.raises(protocol.FrameError, match="inside a frame body"):
-        await protocol.read_frame(reader)
+    writer = _write_in_thread(write_fd, frame + frame[:-3])
+    received, parser = _host_read(read_fd)
+    assert received == [{"type": "reply", "id": 1}]
+    assert parser.inside_frame   # the host reports a stream that ended inside a frame
+    with pytest.raises(protocol.FrameError, match="ends inside a frame"):
+        protocol.decode_frame(frame[:-3])
     writer.join()
 
 
-async def test_a_frame_that_is_not_a_json_object_is_rejected() -> None:
+def test_a_frame_that_is_not_a_json_object_is_rejected() -> None:
     read_fd, write_fd = os.pipe()
     body = b"[1, 2]"
     writer = _write_in_thread(write_fd, protocol.HEADER.pack(len(body)) + body)
-    reader = await _host_reader(read_fd)
     with pytest.raises(protocol.FrameError, match="JSON object"):
-        await protocol.read_frame(reader)
+        _host_read(read_fd)
     writer.join()
+
+
+def test_frames_split_anywhere_or_sent_together_come_out_whole() -> None:
+    messages = [{"type": "tool_result", "call_id": n, "ok": True, "value": {"data": b"\x00\xff" * n, "n": n}}
+                for n in range(1, 6)]
+    stream = b"".join(protocol.encode_frame(m) for m in messages)
+    for chunk_size in (1, 3, 4, 7, 64, len(stream)):
+        parser = protocol.FrameParser()
+        received = []
+        for start in range(0, len(stream), chunk_size):
+            received += parser.feed(stream[start:start + chunk_size])
+        assert received == messages, chunk_size
+        assert not parser.inside_frame
 
 
 def test_both_sides_encode_dataclasses_and_dates_the_same_way() -> None:
