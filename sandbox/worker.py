@@ -4,9 +4,10 @@ Run as ``python -I -S worker.py REQUEST_FD REPLY_FD [--limits NAME=SOFT:HARD,...
 private copies of stdin/stdout, for E2B). Stdlib only: it must not import the
 ``sandbox`` package or anything of the project. Frames (4-byte big-endian length + UTF-8 JSON
 object) come in on REQUEST_FD and go out on REPLY_FD; the real stdout/stderr are not used for the
-protocol. The main thread runs an asyncio loop that executes cells one at a time; a reader thread
-turns incoming frames into loop callbacks (so several tool calls can be in flight at once); frames
-go out whole, with SIGINT held back while one is written (so an interrupt can never cut one in half).
+protocol. The main thread runs an asyncio loop that executes cells one at a time and reads the request
+pipe itself (so several tool calls can be in flight at once; with ``--stdio``, which carries no signals,
+a reader thread does, so that an ``interrupt`` frame gets through while user code blocks the loop);
+frames go out whole, with a SIGINT held while one is written (so an interrupt can never cut one in half).
 
 Requests from the host:
   {"type": "define_tools", "id", "catalogue": {"types": str, "functions": [{"name", "signature", "doc"}]}}
@@ -27,6 +28,7 @@ import collections.abc
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import inspect
 import io
 import itertools
@@ -47,6 +49,7 @@ BLOB_FLAG = 0x8000_0000
 BLOB_KEY = "$blob"
 BLOB_COUNT_KEY = "$blobs"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024  # a pipe's buffer; a larger read buffer costs an mmap per read
 CELL_PREFIX = "<cell-"
 TOOLS_MODULE = "tools"
 VALUE_JSON_LIMIT = 1_000_000
@@ -104,38 +107,66 @@ def _header(length: int, flag: int) -> bytes:
     return HEADER.pack(length | flag)
 
 
-def read_frame(stream: Any) -> dict | None:
-    """Read one message and its blob frames from a buffered binary stream; ``None`` at end of stream."""
-    body = _read_body(stream, expect_blob=False)
-    if body is None:
-        return None
+class FrameParser:
+    """Turns a byte stream, fed in chunks of any size, into messages (each with its blob frames attached)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._message: dict | None = None  # a message whose blob frames are still coming
+        self._blobs: list[bytes] = []
+        self._blob_count = 0
+
+    @property
+    def inside_frame(self) -> bool:
+        """True when the stream so far ends inside a frame, or before the blob frames of a message."""
+        return bool(self._buffer) or self._message is not None
+
+    def feed(self, data: bytes) -> list[dict]:
+        """The messages that ``data`` completes (none, one or many); ``ValueError`` for a malformed stream."""
+        self._buffer += data
+        messages = []
+        while (body := self._next_body()) is not None:
+            if self._message is None:
+                message = _decode_message(body)
+                count = message.pop(BLOB_COUNT_KEY, 0)
+                if not count:
+                    messages.append(message)
+                    continue
+                if not isinstance(count, int) or count < 0:
+                    raise ValueError(f"bad blob count {count!r}")
+                self._message, self._blob_count = message, count
+            else:
+                self._blobs.append(bytes(body))
+                if len(self._blobs) < self._blob_count:
+                    continue
+                messages.append(_attach_blobs(self._message, self._blobs))
+                self._message, self._blobs = None, []
+        return messages
+
+    def _next_body(self) -> bytearray | None:
+        """Take the body of the next frame out of the buffer, or None while it is not all there."""
+        buffer = self._buffer
+        if len(buffer) < HEADER.size:
+            return None
+        (word,) = HEADER.unpack_from(buffer)
+        if bool(word & BLOB_FLAG) != (self._message is not None):
+            raise ValueError("a blob frame out of place")
+        length = word & ~BLOB_FLAG
+        if length > MAX_FRAME_BYTES:
+            raise ValueError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+        end = HEADER.size + length
+        if len(buffer) < end:
+            return None
+        body = buffer[HEADER.size:end]
+        del buffer[:end]
+        return body
+
+
+def _decode_message(body: bytearray) -> dict:
     message = json.loads(body.decode("utf-8"))
     if not isinstance(message, dict):
         raise ValueError("a frame must hold a JSON object")
-    count = message.pop(BLOB_COUNT_KEY, 0)
-    if not count:
-        return message
-    blobs = []
-    for _ in range(int(count)):
-        blob = _read_body(stream, expect_blob=True)
-        if blob is None:
-            return None
-        blobs.append(blob)
-    return _attach_blobs(message, blobs)
-
-
-def _read_body(stream: Any, expect_blob: bool) -> bytes | None:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (word,) = HEADER.unpack(header)
-    if bool(word & BLOB_FLAG) != expect_blob:
-        raise ValueError("a blob frame out of place")
-    length = word & ~BLOB_FLAG
-    if length > MAX_FRAME_BYTES:
-        raise ValueError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
-    body = stream.read(length)
-    return body if len(body) == length else None
+    return message
 
 
 def _attach_blobs(value: Any, blobs: list[bytes]) -> Any:
@@ -148,27 +179,40 @@ def _attach_blobs(value: Any, blobs: list[bytes]) -> Any:
     return value
 
 
-class LineFrames:
-    """Frames as base64 text lines over stdio (the E2B channel, whose SDK hands stdout over as text)."""
+class PipeFrames:
+    """Frames on two pipes (a local worker): the loop reads requests from ``request_fd`` itself, since the host
+    interrupts with signals; replies go out with ``os.write``."""
 
-    def __init__(self, reader: Any = None, writer: Any = None) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._pending = b""
-
-    def read(self, size: int) -> bytes:
-        while len(self._pending) < size:
-            line = self._reader.readline()
-            if not line:
-                break
-            self._pending += base64.b64decode(line.strip())
-        data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+    def __init__(self, request_fd: int, reply_fd: int) -> None:
+        self.request_fd = request_fd
+        self._reply_fd = reply_fd
 
     def write(self, frame: bytes) -> None:
-        self._writer.write(base64.b64encode(frame) + b"\n")
+        """Write ``frame`` whole (one larger than the pipe buffer takes several writes)."""
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(self._reply_fd, view):]
 
-    def flush(self) -> None:
+
+class LineFrames:
+    """Frames as base64 text lines over stdio (the E2B channel, whose SDK hands stdout over as text). It carries
+    no signals, so a thread reads it: an ``interrupt`` frame must get through while user code blocks the loop."""
+
+    def __init__(self, reader: Any, writer: Any) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    def read_some(self) -> bytes:
+        """The bytes of the next line that holds any; ``b""`` at the end of the stream."""
+        for line in self._reader:
+            data = base64.b64decode(line.strip())
+            if data:
+                return data
+        return b""
+
+    def write(self, frame: bytes) -> None:
+        """Write ``frame`` as one line, at once."""
+        self._writer.write(base64.b64encode(frame) + b"\n")
         self._writer.flush()
 
 
@@ -528,14 +572,18 @@ class Worker:
     # -- threads and the main loop
 
     @classmethod
-    def serve(cls, requests: Any, replies: Any) -> None:
-        """Run as a process: frames in on ``requests``, out on ``replies``, until the host closes ``requests``."""
-        worker = cls(_FrameWriter(replies).write)
+    def serve(cls, channel: PipeFrames | LineFrames) -> None:
+        """Run as a process: requests in and frames out on ``channel``, until the host closes it."""
+        writer = _FrameWriter(channel.write)
+        worker = cls(writer.write)
         loop = worker._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         work: asyncio.Queue[dict] = asyncio.Queue()
-        signal.signal(signal.SIGINT, worker._on_interrupt)
-        threading.Thread(target=worker._read_frames, args=(requests, work), name="frame-reader", daemon=True).start()
+        signal.signal(signal.SIGINT, writer.holding_interrupts(worker._on_interrupt))
+        if isinstance(channel, PipeFrames):
+            worker._read_in_loop(channel.request_fd, work)
+        else:
+            threading.Thread(target=worker._read_in_thread, args=(channel.read_some, work), name="frame-reader", daemon=True).start()
         loop.create_task(worker._serve(work))
         worker._send({"type": "ready", "pid": os.getpid()})
         while True:
@@ -544,23 +592,43 @@ class Worker:
             except (KeyboardInterrupt, SystemExit):
                 continue  # raised by user code inside a task: the task holds the error; keep serving
 
-    def _read_frames(self, requests: Any, work: asyncio.Queue) -> None:
+    def _read_in_loop(self, fd: int, work: asyncio.Queue) -> None:
+        """Read requests from the pipe ``fd`` in the loop itself: no thread to hop through for each tool result."""
         assert self._loop is not None
-        try:
-            while True:
-                message = read_frame(requests)
-                if message is None:
-                    break
-                kind = message.get("type")
-                if kind == "tool_result":
-                    self._loop.call_soon_threadsafe(self.resolve_tool_call, message)
-                elif kind == "interrupt":  # channels without signals (E2B): the same as SIGINT
-                    os.kill(os.getpid(), signal.SIGINT)
+        parser = FrameParser()
+        read = functools.partial(os.read, fd, READ_CHUNK_BYTES)
+        os.set_blocking(fd, False)
+
+        def on_readable() -> None:
+            try:
+                messages = _next_messages(parser, read)
+            except BlockingIOError:
+                return  # woken with nothing to read
+            for message in messages:
+                self._take(message, work)
+
+        self._loop.add_reader(fd, on_readable)
+
+    def _read_in_thread(self, read_some: collections.abc.Callable[[], bytes], work: asyncio.Queue) -> None:
+        """Read requests with ``read_some`` in this thread, handing them to the loop; interrupts act at once."""
+        assert self._loop is not None
+        parser = FrameParser()
+        while True:
+            for message in _next_messages(parser, read_some):
+                if message.get("type") == "interrupt":
+                    self._take(message, work)  # now: user code may be blocking the loop
                 else:
-                    self._loop.call_soon_threadsafe(work.put_nowait, message)
-        except Exception as exc:  # a broken pipe or frame: the host is gone or confused
-            print(f"sandbox worker: cannot read requests: {exc!r}", file=sys.__stderr__, flush=True)
-        os._exit(0)
+                    self._loop.call_soon_threadsafe(self._take, message, work)
+
+    def _take(self, message: dict, work: asyncio.Queue) -> None:
+        """Act on one request: a tool result goes to its stub, an interrupt is a SIGINT, the rest waits its turn."""
+        kind = message.get("type")
+        if kind == "tool_result":
+            self.resolve_tool_call(message)
+        elif kind == "interrupt":  # channels without signals (E2B): the same as SIGINT
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            work.put_nowait(message)
 
     def _send(self, message: dict) -> None:
         self._send_frame(encode_frame(message))
@@ -750,6 +818,23 @@ class Worker:
             future.set_result(message)
 
 
+def _next_messages(parser: FrameParser, read: collections.abc.Callable[[], bytes]) -> list[dict]:
+    """The requests completed by the next chunk that ``read()`` returns. The process ends at the end of the
+    stream (the host is gone) or at a broken one (the host is confused), saying what broke on stderr."""
+    try:
+        data = read()
+        if data:
+            return parser.feed(data)
+        problem = "the requests ended inside a frame" if parser.inside_frame else ""
+    except BlockingIOError:
+        raise  # not an end: nothing to read yet
+    except Exception as exc:
+        problem = f"cannot read requests: {exc!r}"
+    if problem:
+        print(f"sandbox worker: {problem}", file=sys.__stderr__, flush=True)
+    os._exit(0)
+
+
 async def _run_code(code: types.CodeType, scope: dict[str, Any]) -> Any:
     result = eval(code, scope)
     if code.co_flags & inspect.CO_COROUTINE:
@@ -781,24 +866,42 @@ def _help(*args: Any) -> None:
 
 
 class _FrameWriter:
-    """Writes whole frames to the host: one at a time, and with SIGINT held back meanwhile, so that an
-    interrupt of the user's code can never leave half a frame in the pipe."""
+    """Writes whole frames to the host, one at a time, and never cut by an interrupt of the user's code: a
+    SIGINT that comes while the main thread writes is held, and handled right after the frame is out."""
 
-    def __init__(self, replies: Any) -> None:
-        self._replies = replies
+    def __init__(self, write: collections.abc.Callable[[bytes], None]) -> None:
+        self._write = write
         self._lock = threading.Lock()
+        self._main_thread = threading.get_ident()
+        self._writing = False  # the main thread is writing a frame
+        self._held = False  # and a SIGINT came meanwhile
+        self._handler: Any = None
+
+    def holding_interrupts(self, handler: Any) -> Any:
+        """``handler`` as the SIGINT handler to install: it runs at once, or right after the frame being written."""
+        self._handler = handler
+        return self._on_signal
+
+    def _on_signal(self, signum: int, frame: types.FrameType | None) -> None:
+        if self._writing:
+            self._held = True  # returning lets the write go on (PEP 475); raising would cut the frame
+        else:
+            self._handler(signum, frame)
 
     def write(self, frame: bytes) -> None:
+        in_main_thread = threading.get_ident() == self._main_thread  # the one where Python runs signal handlers
         with self._lock:
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            self._writing = in_main_thread
             try:
-                self._replies.write(frame)
-                self._replies.flush()
+                self._write(frame)
             finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                self._writing = False
+        if in_main_thread and self._held:
+            self._held = False
+            self._handler(signal.SIGINT, sys._getframe())
 
 
-def _private_stdio() -> tuple[Any, Any]:
+def _private_stdio() -> LineFrames:
     """Take stdin/stdout for the frame channel and point fds 0 and 1 elsewhere, so that user code and
     its children print to stderr (drained by the host, never parsed) and cannot write frames."""
     request_fd, reply_fd = os.dup(0), os.dup(1)
@@ -806,7 +909,7 @@ def _private_stdio() -> tuple[Any, Any]:
     os.dup2(null, 0)
     os.close(null)
     os.dup2(2, 1)
-    return LineFrames(reader=os.fdopen(request_fd, "rb")), LineFrames(writer=os.fdopen(reply_fd, "wb"))
+    return LineFrames(os.fdopen(request_fd, "rb"), os.fdopen(reply_fd, "wb"))
 
 
 def _lower_limits(spec: str) -> None:
@@ -825,19 +928,19 @@ def _lower_limits(spec: str) -> None:
 
 
 def main(argv: list[str]) -> None:
+    channel: PipeFrames | LineFrames
     if argv[1:] == ["--stdio"]:
-        requests, replies = _private_stdio()
+        channel = _private_stdio()
     elif len(argv) in (3, 5) and (len(argv) == 3 or argv[3] == "--limits"):
         if len(argv) == 5:
             _lower_limits(argv[4])
         request_fd, reply_fd = int(argv[1]), int(argv[2])
         for fd in (request_fd, reply_fd):
             os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
-        requests = os.fdopen(request_fd, "rb", buffering=1 << 16)
-        replies = os.fdopen(reply_fd, "wb", buffering=1 << 16)
+        channel = PipeFrames(request_fd, reply_fd)
     else:
         raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD [--limits NAME=SOFT:HARD,...] | worker.py --stdio")
-    Worker.serve(requests, replies)
+    Worker.serve(channel)
 
 
 if __name__ == "__main__":
