@@ -773,15 +773,15 @@ class Worker:
         template = scratch[name]
         parameters = inspect.signature(template)
         returns = parameters.return_annotation
+        bind = _compile_binder(tree.body[0], template, scratch)
         call_tool = self._call_tool
 
         async def stub(*args: Any, **kwargs: Any) -> Any:
             try:
-                bound = parameters.bind(*args, **kwargs)
+                arguments = bind(*args, **kwargs)
             except TypeError as exc:
-                raise TypeError(f"{name}(): {exc}") from None
-            bound.apply_defaults()
-            result = await call_tool(name, dict(bound.arguments))
+                raise TypeError(f"{name}(): {_binding_error(parameters, args, kwargs, exc)}") from None
+            result = await call_tool(name, arguments)
             try:
                 return converter.convert(result, returns)
             except (TypeError, ValueError) as exc:
@@ -816,6 +816,30 @@ class Worker:
         future = self._pending_calls.get(message.get("call_id"))
         if future is not None and not future.done():
             future.set_result(message)
+
+
+def _compile_binder(function: ast.AsyncFunctionDef, template: Any, namespace: dict[str, Any]) -> Any:
+    """A function with the parameters of ``function`` that returns its arguments by name, defaults filled in:
+    ``Signature.bind`` and ``apply_defaults`` compiled (0.1 us a call instead of 2 to 4)."""
+    parameters = function.args
+    names = [parameter.arg for parameter in (*parameters.posonlyargs, *parameters.args, parameters.vararg,
+                                             *parameters.kwonlyargs, parameters.kwarg) if parameter is not None]
+    returned = ", ".join(f"{name!r}: {name}" for name in names)
+    source = f"def {function.name}({ast.unparse(parameters)}):\n    return {{{returned}}}\n"
+    exec(compile(source, f"<arguments of {function.name}>", "exec", dont_inherit=True), namespace)
+    binder = namespace[function.name]
+    binder.__defaults__, binder.__kwdefaults__ = template.__defaults__, template.__kwdefaults__  # the same objects
+    return binder
+
+
+def _binding_error(parameters: inspect.Signature, args: tuple, kwargs: dict, error: TypeError) -> str:
+    """Why ``args`` and ``kwargs`` do not fit ``parameters``, in the words of ``Signature.bind`` (which users have
+    seen so far); the binder's own ``error`` should ``bind`` ever disagree."""
+    try:
+        parameters.bind(*args, **kwargs)
+    except TypeError as exc:
+        return str(exc)
+    return str(error)
 
 
 def _next_messages(parser: FrameParser, read: collections.abc.Callable[[], bytes]) -> list[dict]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 from typing import Any
 
 import pytest
 
+from sandbox import worker as worker_side
 from sandbox.session import SubprocessSession
 
 from .conftest import CATALOGUE, RecordingDispatcher
@@ -59,6 +62,34 @@ async def test_wrong_arguments_fail_in_the_sandbox_without_a_call(
     result = await tool_session.exec("await outlook_list_messages(folder='Inbox')")
     assert "TypeError: outlook_list_messages(): got an unexpected keyword argument 'folder'" in result.error
     assert dispatcher.calls == []
+
+
+BINDING_CASES = [((), {}), ((1,), {}), ((1, "b", 3, 4), {}), ((1,), {"c": ["q"], "z": 0}), ((1,), {"a": 2}),
+                 ((), {"a": 1}), ((1, "b"), {"b": "again"}), ((1,), {"rest": 5}), ((1,), {"b": None, "c": []})]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), BINDING_CASES)
+async def test_stubs_bind_arguments_as_signature_bind_does_with_its_messages(args: tuple, kwargs: dict) -> None:
+    signature = "async def f(a: int, /, b: str | None = 'x', *rest: int, c: list[str] = [], **extra: Any) -> None"
+    sent: list[bytes] = []
+    worker = worker_side.Worker(sent.append, own_process=False)
+    catalogue = {"types": "", "functions": [{"name": "f", "signature": signature, "doc": ""}]}
+    assert (await worker.answer({"type": "define_tools", "catalogue": catalogue}))["error"] is None
+    stub = worker._scope["f"]
+    try:
+        bound = inspect.signature(stub).bind(*args, **kwargs)
+    except TypeError as exc:
+        with pytest.raises(TypeError) as raised:
+            await stub(*args, **kwargs)
+        assert str(raised.value) == f"f(): {exc}"
+        assert sent == []
+        return
+    bound.apply_defaults()
+    call = asyncio.ensure_future(stub(*args, **kwargs))
+    await asyncio.sleep(0)
+    call.cancel()
+    message = json.loads(sent[0][4:])
+    assert list(message["args"].items()) == list(json.loads(json.dumps(bound.arguments)).items())
 
 
 async def test_concurrent_tool_calls_with_gather(tool_session: SubprocessSession, dispatcher: RecordingDispatcher) -> None:
