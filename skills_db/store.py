@@ -112,6 +112,19 @@ class VersionDiff:
         return ("\n".join(lines) + "\n" if lines else "") + body
 
 
+# Statements of the run path built once, with parameters bound at execution (every /skill run goes through them).
+_ACTIVE_BY_NAME = (
+    select(Skill, SkillVersion)
+    .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
+    .where(
+        Skill.owner_platform == bindparam("platform"),
+        Skill.owner_team == bindparam("team"),
+        Skill.owner_user == bindparam("user"),
+        Skill.name == bindparam("name"),
+        Skill.status == SkillStatus.ACTIVE.value,
+        col(SkillVersion.version) == col(Skill.current_version),
+    )
+)
 _RUNS = SkillRun.__table__
 _VERSION_EXISTS = select(SkillVersion.version).where(
     SkillVersion.skill_id == bindparam("skill_id"), SkillVersion.version == bindparam("version")
@@ -522,8 +535,7 @@ class SkillStore:
             "finished_at": None,
             "duration_ms": None,
         }
-        # Prepared Core statements rather than the ORM's unit of work: this and finish_run are on the path of
-        # every run.
+        # Core statements rather than the ORM's unit of work: this and finish_run are on the path of every run.
         with self._engine.begin() as connection:
             if connection.execute(_VERSION_EXISTS, {"skill_id": skill_id, "version": version}).first() is None:
                 raise VersionNotFound(f"skill {skill_id} has no version {version}; run a stored version")
@@ -707,16 +719,8 @@ def _name_taken(name: str, existing: Skill | None) -> SkillNameTaken:
 
 
 def _active(session: Session, owner: Owner, name: str) -> tuple[Skill, SkillVersion] | None:
-    row = session.exec(
-        select(Skill, SkillVersion)
-        .join(SkillVersion, col(SkillVersion.skill_id) == col(Skill.id))
-        .where(
-            *owned_by(owner),
-            Skill.name == name,
-            Skill.status == SkillStatus.ACTIVE.value,
-            col(SkillVersion.version) == col(Skill.current_version),
-        )
-    ).first()
+    params = {"platform": owner.platform, "team": owner.team, "user": owner.user, "name": name}
+    row = session.exec(_ACTIVE_BY_NAME, params=params).first()
     return (row[0], row[1]) if row is not None else None
 
 
