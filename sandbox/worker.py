@@ -55,6 +55,7 @@ TOOLS_MODULE = "tools"
 VALUE_JSON_LIMIT = 1_000_000
 REPR_LIMIT = 5_000
 WORKER_FILE = __file__
+PR_SET_PDEATHSIG = 1
 TYPES_PRELUDE = (
     "from dataclasses import dataclass, field\n"
     "from datetime import datetime, date, timedelta, timezone\n"
@@ -951,6 +952,17 @@ def _lower_limits(spec: str) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
+def _end_with_parent() -> None:
+    """Be killed when the process that started this worker ends (the host, or bubblewrap), even while a cell
+    keeps the loop busy: the requests pipe closing is only noticed between cells. Linux; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> None:
     channel: PipeFrames | LineFrames
     if argv[1:] == ["--stdio"]:
@@ -961,6 +973,7 @@ def main(argv: list[str]) -> None:
         request_fd, reply_fd = int(argv[1]), int(argv[2])
         for fd in (request_fd, reply_fd):
             os.set_inheritable(fd, False)  # children started by user code must not get the frame pipes
+        _end_with_parent()
         channel = PipeFrames(request_fd, reply_fd)
     else:
         raise SystemExit("usage: worker.py REQUEST_FD REPLY_FD [--limits NAME=SOFT:HARD,...] | worker.py --stdio")

@@ -156,6 +156,7 @@ class SkillStore:
     def is_local(self) -> bool:
         """True for SQLite: a file on this machine, read in well under a millisecond (no network)."""
         return self._engine.dialect.name == "sqlite"
+
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
 

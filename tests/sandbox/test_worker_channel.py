@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import termios
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ import pytest
 from sandbox import protocol
 from sandbox import worker as worker_side
 
-WORKER = Path(__file__).resolve().parents[2] / "sandbox" / "worker.py"
+REPO = Path(__file__).resolve().parents[2]
+WORKER = REPO / "sandbox" / "worker.py"
 PING = {"types": "", "functions": [{"name": "ping", "signature": "async def ping(n: int = 0, data: str = '') -> dict", "doc": ""}]}
 WITH_BLOBS = {"type": "tool_result", "call_id": 2, "ok": True, "value": {"file": b"\x00\xff" * 40_000, "parts": [b"", b"x"]}}
 
@@ -254,3 +256,36 @@ def test_tool_calls_and_interrupts_work_while_a_cell_runs_threads(driven: Driven
     reply = driven.receive()
     assert reply["interrupted"] and "KeyboardInterrupt" in reply["error"]
     assert driven.request({"type": "exec", "id": 3, "code": "got"})["value"] == [0, 1, 2]
+
+
+def test_a_worker_busy_in_a_cell_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """The host's pipe closing is noticed between cells only: a cell that never yields must not outlive the host."""
+    parent = tmp_path / "parent.py"
+    parent.write_text(textwrap.dedent(f"""
+        import os, subprocess, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from sandbox import protocol
+        request_read, requests = os.pipe()
+        replies, reply_write = os.pipe()
+        worker = subprocess.Popen([sys.executable, "-I", "-S", {str(WORKER)!r}, str(request_read), str(reply_write)],
+                                  pass_fds=(request_read, reply_write), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        os.read(replies, 65536)   # ready
+        os.write(requests, protocol.encode_frame({{"type": "exec", "id": 1, "code": "while True: pass"}}))
+        print(worker.pid, flush=True)
+        os._exit(0)
+    """))
+    started = subprocess.run([sys.executable, str(parent)], capture_output=True, text=True, timeout=30, check=True)
+    worker_pid = int(started.stdout)
+    deadline = time.monotonic() + 10
+    while _running(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker_pid), "the worker kept running its cell after the process that started it ended"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
