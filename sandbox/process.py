@@ -212,7 +212,8 @@ class WorkerProcess:
         if not self._ready.done():
             self._ready.set_result(message)
         elif message.get("type") == "reply":
-            reply = self._replies.get(message.get("id"))
+            request_id = message.get("id")   # any JSON in a forged frame: only our own ids match
+            reply = self._replies.get(request_id) if isinstance(request_id, int) else None
             if reply is not None and not reply.done():
                 reply.set_result(message)
         else:
