@@ -17,7 +17,7 @@ from sandbox.inprocess import InProcessSession
 from sandbox.isolation import IsolationLevel
 from sandbox.pool import PoolFull, WorkerPool
 
-from .conftest import CATALOGUE, RecordingDispatcher, host_pid, wait_until
+from .conftest import CATALOGUE, RecordingDispatcher, host_pid, process_is_running, wait_until
 
 WORKER = Path(__file__).resolve().parents[2] / "sandbox" / "worker.py"
 BYTES_CATALOGUE = {
@@ -114,7 +114,7 @@ async def test_a_one_off_pooled_session_starts_warm_and_really_ends_on_close(dis
         assert not one_off.alive and len(pool) == 1, "it is closed at once; the conversation's session stays"
         with pytest.raises(RuntimeError, match="session is closed"):
             await one_off.exec("1")
-        assert await wait_until(lambda: not _running(pid)), "its worker process is killed"
+        assert await wait_until(lambda: not process_is_running(pid)), "its worker process is killed"
         assert (await kept.exec("2")).value == 2
     finally:
         await pool.close()
@@ -162,14 +162,6 @@ async def test_replacements_come_with_the_last_catalogue_so_a_rerun_skips_defini
         await asyncio.gather(again.close(), other.close())
     finally:
         await pool.close()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 # -- E2B, offline: the real E2BSession over a local stand-in for e2b.AsyncSandbox that runs worker.py --stdio

@@ -22,6 +22,8 @@ import pytest
 from sandbox import protocol
 from sandbox import worker as worker_side
 
+from .conftest import process_is_running
+
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "sandbox" / "worker.py"
 PING = {"types": "", "functions": [{"name": "ping", "signature": "async def ping(n: int = 0, data: str = '') -> dict", "doc": ""}]}
@@ -278,17 +280,10 @@ def test_a_worker_busy_in_a_cell_ends_with_the_process_that_started_it(tmp_path:
     started = subprocess.run([sys.executable, str(parent)], capture_output=True, text=True, timeout=30, check=True)
     worker_pid = int(started.stdout)
     deadline = time.monotonic() + 10
-    while _running(worker_pid) and time.monotonic() < deadline:
+    while process_is_running(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    orphaned = _running(worker_pid)
+    orphaned = process_is_running(worker_pid)
     if orphaned:
         os.kill(worker_pid, signal.SIGKILL)   # not left spinning after a failure
     assert not orphaned, "the worker kept running its cell after the process that started it ended"
 
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
