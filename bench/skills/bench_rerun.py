@@ -35,9 +35,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import yaml
