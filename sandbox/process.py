@@ -199,7 +199,7 @@ class WorkerProcess:
     async def _wait_until_ready(self) -> dict[str, Any]:
         try:
             first = await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT_SECONDS)
-        except (TimeoutError, FrameError) as exc:
+        except TimeoutError as exc:   # a malformed frame ends the stream: `first` is then None
             await self.kill()
             raise WorkerStartError(f"the sandbox worker did not start properly ({exc!r}); {self._exit_reason}") from None
         if first is None or first.get("type") != "ready":
