@@ -3,7 +3,8 @@
 Allowed: str, int, float, bool, datetime, date, Any, `X | None`, `list[X]`, `dict[str, X]`,
 `Literal[...]` and pydantic models built from those (rendered as @dataclass classes), also models that
 refer to themselves or to each other (a field that names a class defined later is written as a string
-annotation). The source assumes `dataclass`, `field`, `datetime`, `date`, `Any` and `Literal` are
+annotation in parentheses, `'(list[Node] | None)'`: a string that starts with a name makes `dataclasses` look
+the class's module up in `sys.modules`, where the sandbox's types module is not yet when they are defined). The source assumes `dataclass`, `field`, `datetime`, `date`, `Any` and `Literal` are
 already imported.
 """
 
@@ -87,7 +88,7 @@ def dataclasses_source(models: list[type[BaseModel]]) -> str:
             used = ModelCollector()
             annotation = annotation_source(field.annotation, used)
             if any(m not in defined for m in used.models):  # this class itself, or one defined later
-                annotation = repr(annotation)
+                annotation = repr(f"({annotation})")  # in parentheses: see the module docstring
             line = f"    {name}: {annotation}"
             if not field.is_required():
                 if field.default_factory is not None:
