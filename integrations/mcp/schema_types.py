@@ -66,6 +66,7 @@ _CLASS_RESERVED = frozenset(
      "dataclass", "field"}
 )  # names the types source evaluates in class bodies: a field named so would hide them from later fields
 _MODEL_RESERVED = frozenset({"ToolError", "Optional", "Union", "BaseModel"})
+_DOCUMENT_KEYS = ("$defs", "definitions", "$schema", "$id")
 _LITERAL_TYPES = (str, int, bool, type(None))
 _DESCRIPTION_LIMIT = 300
 _SHOWN_LIMIT = 40
@@ -194,6 +195,7 @@ class _Typer:
         self.notes: list[str] = []
         self._renames: dict[str, str] = {}
         self._made: dict[str, type[BaseModel]] = {}
+        self._building: set[str] = set()
         self._root: dict = {}
         self._where = ""
         self._refs: dict[str, Any] = {}
@@ -341,7 +343,7 @@ class _Typer:
 
     def _merged_all_of(self, schema: dict) -> dict | None:
         """`allOf` members merged into one schema (each member resolved), or None when they are not all objects."""
-        parts = [{k: v for k, v in schema.items() if k != "allOf"}]
+        parts = [{k: v for k, v in schema.items() if k != "allOf" and k not in _DOCUMENT_KEYS}]
         for member in schema["allOf"]:
             member = self._resolved(member)
             if not isinstance(member, dict):
@@ -441,8 +443,11 @@ class _Typer:
         if existing is not None:
             self._made[name] = existing
             return existing
+        if name in self._building:
+            return name  # the same type met again inside itself (an SDK's root repeated in $defs): resolved by finish()
         if pointer is not None:
             self._pending_refs[pointer] = name
+        self._building.add(name)
         fields = self._fields(schema, path, in_class=True)
         doc = _docstring(schema.get("description"))
         model = create_model(  # type: ignore[call-overload]
@@ -452,6 +457,7 @@ class _Typer:
             model.__doc__ = None  # pydantic's own docstring is not the server's
         self.names.store(name, model)
         self._made[name] = model
+        self._building.discard(name)
         return model
 
     def _fields(self, schema: dict, path: tuple[str, ...], *, in_class: bool) -> dict[str, tuple[Any, Any]]:
@@ -480,9 +486,13 @@ class _Typer:
         return fields
 
     def _fingerprint(self, schema: dict) -> str:
-        text = json.dumps(schema, sort_keys=True, default=str)
-        if '"$ref"' in text:  # what a reference means depends on its document
+        """What makes two object schemas the same type: the schema (without the document's definitions, which
+        SDKs repeat the root in) and, when it refers to any, the definitions it may refer to."""
+        text = json.dumps({k: v for k, v in schema.items() if k not in _DOCUMENT_KEYS}, sort_keys=True, default=str)
+        if '"$ref": "#"' in text:
             text += json.dumps(self._root, sort_keys=True, default=str)
+        elif '"$ref"' in text:
+            text += json.dumps({k: self._root.get(k) for k in _DOCUMENT_KEYS}, sort_keys=True, default=str)
         return text
 
     def _note(self, path: tuple[str, ...], problem: str) -> None:
@@ -728,10 +738,26 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
     if kind == "format":
         return [(_json_path(path), f"{_short(got)} is not a valid {expected}{_FORMAT_HINTS.get(expected, '')}")]
     if kind in ("anyOf", "oneOf") and error.context:
-        return _problems(best_match(error.context))
+        return [problem for e in _closest_branch(error) for problem in _problems(e)]
     if kind == "oneOf":
         return [(_json_path(path), "matches more than one of the allowed shapes (oneOf): make it match exactly one")]
     return [(_json_path(path), _clip(error.message))]
+
+
+def _closest_branch(error: ValidationError) -> list[ValidationError]:
+    """The errors of the anyOf/oneOf branch that came closest: the value was of its kind (no type, const or enum
+    mismatch on the value itself, then on its fields), with the fewest problems."""
+    depth = len(error.absolute_path)
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(sub.relative_schema_path[0] if sub.relative_schema_path else None, []).append(sub)
+
+    def distance(errors: list[ValidationError]) -> tuple[int, int, int]:
+        kind_errors = [e for e in errors if e.validator in ("type", "const", "enum")]
+        return (sum(len(e.absolute_path) == depth for e in kind_errors),
+                sum(len(e.absolute_path) == depth + 1 for e in kind_errors), len(errors))
+
+    return min(branches.values(), key=distance) if branches else [best_match([error])]
 
 
 def _json_path(parts: list) -> str:
