@@ -39,8 +39,10 @@ so `python_to_wire` drops it. A required field that allows null is `X | None` wi
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import keyword
+import math
 import re
 import threading
 import types
@@ -102,10 +104,15 @@ class McpToolTypes:
 
 
 class ModelNames:
-    """The model names of one catalogue: one name, one type. Share one among all the tools loaded together."""
+    """The model names of one catalogue: one name, one type. Share one among all the tools loaded together.
+
+    It also keeps the types of each tool typed so far, so that typing an unchanged tool again (a refreshed
+    `tools/list`) costs a lookup.
+    """
 
     def __init__(self) -> None:
         self._models: dict[str, tuple[str, type[BaseModel] | None]] = {}
+        self._tools: dict[str, McpToolTypes] = {}
         self._lock = threading.Lock()
 
     def reserve(self, wanted: str, qualifier: str, fingerprint: str) -> tuple[str, type[BaseModel] | None]:
@@ -127,6 +134,14 @@ class ModelNames:
         with self._lock:
             self._models[name] = (self._models[name][0], model)
 
+    def typed(self, key: str) -> McpToolTypes | None:
+        """The types of a tool typed before, by `_tool_key`."""
+        return self._tools.get(key)
+
+    def remember(self, key: str, types: McpToolTypes) -> None:
+        with self._lock:
+            self._tools[key] = types
+
 
 _SHARED_NAMES = ModelNames()
 
@@ -144,13 +159,18 @@ def tool_types(
     """
     if not function_name.isidentifier() or keyword.iskeyword(function_name):
         raise ValueError(f"{function_name!r} is not a Python function name")
-    typer = _Typer(function_name, names or _SHARED_NAMES)
+    names = names or _SHARED_NAMES
+    key = hashlib.sha256(_canonical([function_name, input_schema, output_schema]).encode()).hexdigest()
+    known = names.typed(key)
+    if known is not None:
+        return known
+    typer = _Typer(function_name, names)
     parameters = typer.parameters(input_schema if isinstance(input_schema, dict) else {})
     if output_schema is None:
         result: Any = dict[str, Any] | str
         typer.notes.append(_NO_OUTPUT_SCHEMA_NOTE)
     else:
-        result = typer.document(output_schema, "result", ("Result",))
+        result = typer.result(output_schema)
     arguments = create_model(  # type: ignore[call-overload]
         f"{function_name}_arguments",
         __config__=_model_config(),
@@ -166,16 +186,30 @@ def tool_types(
         rendered.append(text)
     returns = annotation_source(result, collector)
     typer.note_renames()
-    return McpToolTypes(
+    types = McpToolTypes(
         signature=f"async def {function_name}({', '.join(rendered)}) -> {returns}",
         models=tuple(collector.models),
         arguments=arguments,
         result=result,
         notes=tuple(dict.fromkeys(typer.notes)),
     )
+    names.remember(key, types)
+    return types
 
 
 # ---------------------------------------------------------------- schemas -> annotations
+
+
+class _Step(str):
+    """A step of a schema path that is no property (array items, map values, union branches, the result):
+    it names models (`...Item`) but not places in notes."""
+
+    ITEM: _Step
+    VALUE: _Step
+    RESULT: _Step
+
+
+_Step.ITEM, _Step.VALUE, _Step.RESULT = _Step("Item"), _Step("Value"), _Step("Result")
 
 
 @dataclass(frozen=True)
@@ -196,8 +230,9 @@ class _Typer:
         self._renames: dict[str, str] = {}
         self._made: dict[str, type[BaseModel]] = {}
         self._building: set[str] = set()
+        self._forward_references = False
         self._root: dict = {}
-        self._where = ""
+        self._where = ("", "")  # how notes name a place in this document, and the document itself
         self._refs: dict[str, Any] = {}
         self._pending_refs: dict[str, str] = {}
 
@@ -205,8 +240,8 @@ class _Typer:
 
     def parameters(self, schema: dict) -> list[_Parameter]:
         """The parameters for an input schema's properties: required ones first, in the schema's order."""
-        self._start(schema, "argument")
-        schema = self._object_view(schema, ())
+        self._start(schema, ("argument", "the arguments"))
+        schema = self._object_view(schema)
         fields = self._fields(schema, (), in_class=False)
         parameters = [_Parameter(name, annotation, info) for name, (annotation, info) in fields.items()]
         extra = schema.get("additionalProperties")
@@ -214,26 +249,28 @@ class _Typer:
             self.notes.append("arguments beyond the named parameters, which the server also accepts, cannot be passed")
         return sorted(parameters, key=lambda p: not p.field.is_required())
 
-    def document(self, schema: Any, where: str, path: tuple[str, ...]) -> Any:
-        """The annotation of a whole schema document (an output schema)."""
-        self._start(schema if isinstance(schema, dict) else {}, where)
+    def result(self, schema: Any) -> Any:
+        """The annotation of an output schema."""
+        path = (_Step.RESULT,)
+        self._start(schema if isinstance(schema, dict) else {}, ("result field", "the result"))
         if _object_like(schema) and not _is_union(schema):
             return self._reference("#", path)  # so that a `$ref: "#"` inside is the same model
         return self.annotation(schema, path)
 
     def finish(self, extra_models: Iterable[type[BaseModel]]) -> None:
         """Resolve the forward references of recursive models, now that every model exists."""
+        if not self._forward_references:
+            return
         namespace = dict(self._made)
         for model in [*self._made.values(), *extra_models]:
-            if not model.__pydantic_complete__ or _has_forward_refs(model):
-                model.model_rebuild(force=True, _types_namespace=namespace)
+            model.model_rebuild(force=True, _types_namespace=namespace)
 
     def note_renames(self) -> None:
         if self._renames:
             pairs = ", ".join(f"{python} = {wire!r}" for python, wire in self._renames.items())
             self.notes.append(f"names changed to be Python names (python = server's name): {pairs}")
 
-    def _start(self, root: dict, where: str) -> None:
+    def _start(self, root: dict, where: tuple[str, str]) -> None:
         self._root, self._where = root, where
         self._refs, self._pending_refs = {}, {}
 
@@ -255,7 +292,7 @@ class _Typer:
         for combinator in ("anyOf", "oneOf"):
             branches = schema.get(combinator)
             if isinstance(branches, list) and branches and not all(_constraint_only(b) for b in branches):
-                return self._union([self.annotation(_with_base(schema, b, combinator), (*path, f"Option{i}"))
+                return self._union([self.annotation(_with_base(schema, b, combinator), (*path, _Step(f"Option{i}")))
                                     for i, b in enumerate(branches, 1)])
         if isinstance(schema.get("allOf"), list):
             return self._all_of(schema, path)
@@ -298,7 +335,7 @@ class _Typer:
         if "prefixItems" in schema or isinstance(items, list):
             self._note(path, "it is a tuple (items by position), typed as list[Any]")
             return list[Any]
-        return list[self.annotation(items, (*path, "Item"))]  # type: ignore[misc]
+        return list[self.annotation(items, (*path, _Step.ITEM))]  # type: ignore[misc]
 
     def _object(self, schema: dict, path: tuple[str, ...]) -> Any:
         properties = schema.get("properties")
@@ -309,7 +346,7 @@ class _Typer:
             return dict[str, Any]
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict) and extra:
-            return dict[str, self.annotation(extra, (*path, "Value"))]  # type: ignore[misc]
+            return dict[str, self.annotation(extra, (*path, _Step.VALUE))]  # type: ignore[misc]
         return dict[str, Any]
 
     def _literal(self, values: list, schema: dict, path: tuple[str, ...]) -> Any:
@@ -375,6 +412,7 @@ class _Typer:
         if ref in self._refs:
             return self._refs[ref]
         if ref in self._pending_refs:
+            self._forward_references = True
             return self._pending_refs[ref]  # a recursive reference: the model's name, resolved by finish()
         target = self._pointer(ref)
         if target is None:
@@ -412,7 +450,7 @@ class _Typer:
 
     # -- models
 
-    def _object_view(self, schema: dict, path: tuple[str, ...]) -> dict:
+    def _object_view(self, schema: dict) -> dict:
         """An input root as one object schema: refs resolved, allOf merged, anyOf/oneOf branches pooled."""
         schema = self._resolved(schema) or {}
         if isinstance(schema.get("allOf"), list):
@@ -444,17 +482,14 @@ class _Typer:
             self._made[name] = existing
             return existing
         if name in self._building:
+            self._forward_references = True
             return name  # the same type met again inside itself (an SDK's root repeated in $defs): resolved by finish()
         if pointer is not None:
             self._pending_refs[pointer] = name
         self._building.add(name)
         fields = self._fields(schema, path, in_class=True)
         doc = _docstring(schema.get("description"))
-        model = create_model(  # type: ignore[call-overload]
-            name, __config__=_model_config(), __doc__=doc or None, **fields
-        )
-        if not doc:
-            model.__doc__ = None  # pydantic's own docstring is not the server's
+        model = create_model(name, __config__=_model_config(), __doc__=doc or None, **fields)  # type: ignore[call-overload]
         self.names.store(name, model)
         self._made[name] = model
         self._building.discard(name)
@@ -488,24 +523,31 @@ class _Typer:
     def _fingerprint(self, schema: dict) -> str:
         """What makes two object schemas the same type: the schema (without the document's definitions, which
         SDKs repeat the root in) and, when it refers to any, the definitions it may refer to."""
-        text = json.dumps({k: v for k, v in schema.items() if k not in _DOCUMENT_KEYS}, sort_keys=True, default=str)
+        text = _canonical({k: v for k, v in schema.items() if k not in _DOCUMENT_KEYS})
         if '"$ref": "#"' in text:
-            text += json.dumps(self._root, sort_keys=True, default=str)
+            text += _canonical(self._root)
         elif '"$ref"' in text:
-            text += json.dumps({k: self._root.get(k) for k in _DOCUMENT_KEYS}, sort_keys=True, default=str)
-        return text
+            text += _canonical({k: self._root.get(k) for k in _DOCUMENT_KEYS})
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def _note(self, path: tuple[str, ...], problem: str) -> None:
-        place = ".".join(p for p in path if not p.startswith("Option") and p not in ("Item", "Value", "Result"))
-        self.notes.append(f"{self._where} {place!r}: {problem}" if place else f"the {self._where}: {problem}")
+        place = ""
+        for step in path:
+            if step == _Step.ITEM:
+                place += "[]"
+            elif step == _Step.VALUE:
+                place += "[key]"
+            elif not isinstance(step, _Step):
+                place += f".{step}" if place else step
+        self.notes.append(f"{self._where[0]} {place!r}: {problem}" if place else f"{self._where[1]}: {problem}")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _model_config() -> ConfigDict:
-    return ConfigDict(populate_by_name=True, protected_namespaces=(), arbitrary_types_allowed=False)
-
-
-def _has_forward_refs(model: type[BaseModel]) -> bool:
-    return any("ForwardRef" in repr(f.annotation) or isinstance(f.annotation, str) for f in model.model_fields.values())
+    return ConfigDict(populate_by_name=True, protected_namespaces=())
 
 
 def _constraint_only(schema: Any) -> bool:
@@ -535,7 +577,8 @@ def _object_like(schema: Any) -> bool:
 
 
 def _writable(value: Any) -> bool:
-    return isinstance(value, (str, bool, int, float))
+    """True for a default that can be written in a signature (`inf` and `nan` cannot)."""
+    return isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _pascal(text: str) -> str:

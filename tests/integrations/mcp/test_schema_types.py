@@ -204,6 +204,36 @@ def test_tools_typed_together_share_a_type_when_it_is_the_same_and_never_a_name_
     assert {m.__name__ for m in (*first.models, *third.models)} == {"Issue", "JiraGetIssueIssue"}
 
 
+def test_typing_an_unchanged_tool_again_gives_the_same_types_and_a_changed_one_new_types() -> None:
+    names = ModelNames()
+    row = load("tickets_create_ticket")
+    first = types_of(row, names)
+    assert types_of(row, names) is first
+    changed = json.loads(json.dumps(row))
+    changed["outputSchema"]["properties"]["status"] = {"type": "string"}
+    again = types_of(changed, names)
+    assert again is not first
+    assert again.signature.endswith("-> TicketsCreateTicketCreateTicketResult")  # the name was taken by another type
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"a": {"type": ["string", "integer", "array", "object", "null"]}}},
+    {"type": "object", "properties": {"a": {"enum": []}, "b": {"type": "strin"}, "c": False, "d": {"items": False}}},
+    {"type": "object", "properties": "nonsense", "required": "a"},
+    {"type": "object", "properties": {"a": {"$ref": "#"}, "b": {"default": float("inf"), "type": "number"}}},
+    {"$ref": "#/$defs/Args", "$defs": {"Args": {"type": "object", "properties": {"n": {"$ref": "#/$defs/Args/properties/n"}}}}},
+    {"anyOf": [{"type": "object", "properties": {"path": {"type": "string"}}}, {"type": "object", "properties": {"url": {"type": "string"}}}]},
+    {"type": "object", "properties": {"a": {"allOf": [{"$ref": "#/$defs/X"}], "description": "one ref in allOf"}},
+     "$defs": {"X": {"type": "object", "title": "X", "properties": {"x": {"type": "integer"}}}}},
+    [],
+], ids=["many-types", "odd-values", "not-objects", "root-ref-and-inf", "self-ref-non-object", "argument-sets", "allof-one-ref", "list"])
+def test_odd_schemas_still_give_a_signature_the_sandbox_can_define(schema: Any) -> None:
+    types = tool_types("odd__tool", schema, schema if isinstance(schema, dict) else None, names=ModelNames())
+    namespace: dict[str, Any] = {}
+    exec(TYPES_PRELUDE + dataclasses_source(list(types.models)), namespace)
+    exec(types.signature + ":\n    pass\n", namespace)
+
+
 def test_a_function_name_that_is_not_python_is_refused() -> None:
     with pytest.raises(ValueError, match="not a Python function name"):
         tool_types("tickets__create-ticket", {"type": "object"}, None)
