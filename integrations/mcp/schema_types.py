@@ -223,7 +223,6 @@ class _Typer:
     """Turns the schemas of one tool into annotations, making its models and collecting its notes."""
 
     def __init__(self, function_name: str, names: ModelNames) -> None:
-        self.function_name = function_name
         self.qualifier = _pascal(function_name)
         self.names = names
         self.notes: list[str] = []
@@ -234,7 +233,7 @@ class _Typer:
         self._root: dict = {}
         self._where = ("", "")  # how notes name a place in this document, and the document itself
         self._refs: dict[str, Any] = {}
-        self._pending_refs: dict[str, str] = {}
+        self._pending_refs: dict[str, Any] = {}  # refs being typed: the name of their model (or Any)
 
     # -- documents
 
@@ -300,9 +299,8 @@ class _Typer:
             self._note(path, "its `not` condition is checked only when called")
         kind = schema.get("type")
         if isinstance(kind, list):
-            kinds = [k for k in kind if k != "null"]
-            options = [self._typed(schema, k, path) for k in kinds] or [Any]
-            return self._union(options + ([type(None)] if "null" in kind else []))
+            options = [self._typed(schema, k, path) for k in kind if k != "null"]
+            return self._union(options + [type(None)]) if "null" in kind else self._union(options or [Any])
         return self._typed(schema, kind, path)
 
     def _typed(self, schema: dict, kind: Any, path: tuple[str, ...]) -> Any:
@@ -339,7 +337,7 @@ class _Typer:
 
     def _object(self, schema: dict, path: tuple[str, ...]) -> Any:
         properties = schema.get("properties")
-        if isinstance(properties, dict) and properties or schema.get("required"):
+        if isinstance(properties, dict) and properties or _required(schema):
             return self._model(schema, path)
         if schema.get("patternProperties"):
             self._note(path, "its keys follow patterns (patternProperties), typed as dict[str, Any]")
@@ -397,7 +395,7 @@ class _Typer:
         merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
         for part in parts:
             merged["properties"].update(part.get("properties") or {})
-            merged["required"] += [r for r in part.get("required") or [] if r not in merged["required"]]
+            merged["required"] += [r for r in _required(part) if r not in merged["required"]]
             for key in ("title", "description", "additionalProperties"):
                 if key in part:
                     merged[key] = part[key]
@@ -420,7 +418,7 @@ class _Typer:
             return Any
         key = ref.rstrip("/").rsplit("/", 1)[-1] if ref not in ("#", "#/") else ""
         ref_path = (key,) if key and _object_like(target) and not target.get("title") else path
-        if _object_like(target) and ("properties" in target or target.get("required")):
+        if _object_like(target) and ("properties" in target or _required(target)):
             annotation = self._model(target, ref_path, pointer=ref, named_by_key=bool(key))
         else:
             self._pending_refs[ref] = Any  # a type that contains itself but is no object: not typeable
@@ -497,7 +495,7 @@ class _Typer:
 
     def _fields(self, schema: dict, path: tuple[str, ...], *, in_class: bool) -> dict[str, tuple[Any, Any]]:
         properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-        required = [r for r in schema.get("required") or [] if isinstance(r, str)]
+        required = _required(schema)
         wire_names = list(properties) + [r for r in required if r not in properties]
         fields: dict[str, tuple[Any, Any]] = {}
         for wire in wire_names:
@@ -540,6 +538,11 @@ class _Typer:
             elif not isinstance(step, _Step):
                 place += f".{step}" if place else step
         self.notes.append(f"{self._where[0]} {place!r}: {problem}" if place else f"{self._where[1]}: {problem}")
+
+
+def _required(schema: dict) -> list[str]:
+    required = schema.get("required")
+    return [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
 
 
 def _canonical(value: Any) -> str:
