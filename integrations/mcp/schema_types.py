@@ -3,7 +3,8 @@
 `tool_types(function_name, input_schema, output_schema)` turns a tool's schemas (JSON Schema 2020-12;
 draft-07 schemas read the same way) into an `async def` signature and pydantic models that the registry
 renders for the model and the sandbox (`integrations.type_source`), exactly like the native tools' types.
-`validate_arguments` checks a call against the server's own schema, not against these types.
+`validate_arguments` checks a call against the server's own schema, not against these types, and
+`validate_result` a structured result against the server's output schema.
 
 What becomes what:
 - objects with `properties` -> models (rendered as @dataclass classes); `additionalProperties: X` maps ->
@@ -702,7 +703,7 @@ def _mapping_value(annotation: Any) -> Any:
 # ---------------------------------------------------------------- validation
 
 
-_validators: dict[str, tuple[dict, Any]] = {}
+_validators: dict[tuple[str, str], tuple[dict, Any]] = {}
 
 
 def validate_arguments(function_name: str, input_schema: dict, arguments: dict) -> None:
@@ -713,35 +714,49 @@ def validate_arguments(function_name: str, input_schema: dict, arguments: dict) 
     """
     if not isinstance(arguments, dict):
         raise ToolError(f"{function_name}: arguments must be given by name, got {type(arguments).__name__}")
-    validator = _validator(function_name, input_schema)
+    shown = _check(function_name, "input", input_schema, arguments, ("argument", "arguments"))
+    if shown:
+        raise ToolError(f"{function_name}: {shown}")
+
+
+def validate_result(function_name: str, output_schema: dict, structured: Any) -> None:
+    """Raise ToolError when a server's structured result does not match its own output schema (the MCP spec
+    asks clients to check), naming each wrong field; return when it matches."""
+    shown = _check(function_name, "output", output_schema, structured, ("result field", "the result"))
+    if shown:
+        raise ToolError(f"{function_name}: the server's result does not match its output schema: {shown}; "
+                        "the server is at fault, retrying will not help")
+
+
+def _check(function_name: str, which: str, schema: dict, instance: Any, place: tuple[str, str]) -> str:
+    """What is wrong with `instance` under `schema`, one problem per field in path order ("" when nothing)."""
+    validator = _validator(function_name, which, schema)
     try:
-        errors = list(validator.iter_errors(arguments))
+        errors = list(validator.iter_errors(instance))
     except Unresolvable as error:
-        raise ToolError(f"{function_name}: the server's input schema refers to {error.ref!r}, which cannot be "
+        raise ToolError(f"{function_name}: the server's {which} schema refers to {error.ref!r}, which cannot be "
                         "resolved here; the tool cannot be called until the server fixes its schema") from None
-    if not errors:
-        return
     problems = sorted({problem for error in errors for problem in _problems(error)})
-    shown = [f"argument {path!r}: {message}" if path else f"arguments: {message}" for path, message in problems]
+    shown = [f"{place[0]} {path!r}: {message}" if path else f"{place[1]}: {message}" for path, message in problems]
     if len(shown) > _PROBLEMS_LIMIT:
         shown = shown[:_PROBLEMS_LIMIT] + [f"and {len(shown) - _PROBLEMS_LIMIT} more"]
-    raise ToolError(f"{function_name}: {'; '.join(shown)}")
+    return "; ".join(shown)
 
 
-def _validator(function_name: str, schema: dict) -> Any:
-    cached = _validators.get(function_name)
+def _validator(function_name: str, which: str, schema: dict) -> Any:
+    cached = _validators.get((function_name, which))
     if cached is not None and (cached[0] is schema or cached[0] == schema):
         return cached[1]
     if not isinstance(schema, dict):
-        raise ToolError(f"{function_name}: the server's input schema is not a JSON object; the tool cannot be called")
+        raise ToolError(f"{function_name}: the server's {which} schema is not a JSON object; the tool cannot be called")
     cls = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(schema)
     except SchemaError as error:
-        raise ToolError(f"{function_name}: the server's input schema is not valid JSON Schema "
+        raise ToolError(f"{function_name}: the server's {which} schema is not valid JSON Schema "
                         f"({_clip(error.message)}); the tool cannot be called until the server fixes it") from None
     validator = cls(schema, format_checker=_format_checker())
-    _validators[function_name] = (schema, validator)
+    _validators[(function_name, which)] = (schema, validator)
     return validator
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from integrations.errors import ToolError
-from integrations.mcp.schema_types import ModelNames, McpToolTypes, tool_types, validate_arguments
+from integrations.mcp.schema_types import ModelNames, McpToolTypes, tool_types, validate_arguments, validate_result
 from integrations.type_source import dataclasses_source
 from sandbox.session import SubprocessSession
 from sandbox.worker import TYPES_PRELUDE
@@ -317,12 +317,27 @@ def test_the_validator_is_compiled_once_per_tool_and_again_when_the_schema_chang
 
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     validate_arguments("cache__probe", schema, {"n": 1})
-    first = schema_types._validators["cache__probe"][1]
+    first = schema_types._validators["cache__probe", "input"][1]
     validate_arguments("cache__probe", schema, {"n": 2})
-    assert schema_types._validators["cache__probe"][1] is first
+    assert schema_types._validators["cache__probe", "input"][1] is first
     changed = {"type": "object", "properties": {"n": {"type": "string"}}}
     assert problems("cache__probe", changed, {"n": 3}) == "cache__probe: argument 'n': expected str, got 3"
-    assert schema_types._validators["cache__probe"][1] is not first
+    assert schema_types._validators["cache__probe", "input"][1] is not first
+
+
+def test_a_result_that_breaks_the_servers_own_output_schema_is_named_as_the_servers_fault() -> None:
+    schema = load("tickets_create_ticket")["outputSchema"]
+    validate_result("tickets__create_ticket", schema, {"id": "T-1", "url": "u", "created_at": "2026-12-04T10:00:00Z"})
+    with pytest.raises(ToolError) as raised:
+        validate_result("tickets__create_ticket", schema, {"id": 1, "created_at": "yesterday"})
+    assert str(raised.value) == (
+        "tickets__create_ticket: the server's result does not match its output schema: "
+        "result field 'created_at': 'yesterday' is not a valid date-time (RFC 3339 with a time zone, "
+        "e.g. 2026-05-01T09:00:00Z; a datetime needs tzinfo); result field 'id': expected str, got 1; "
+        "result field 'url': missing (required); the server is at fault, retrying will not help"
+    )
+    with pytest.raises(ToolError, match="the result: expected a dict, got 'done'"):
+        validate_result("tickets__create_ticket", schema, "done")
 
 
 # ---------------------------------------------------------------- the types at work in a real sandbox worker
