@@ -292,7 +292,7 @@ class _Typer:
         for combinator in ("anyOf", "oneOf"):
             branches = schema.get(combinator)
             if isinstance(branches, list) and branches and not all(_constraint_only(b) for b in branches):
-                return self._union([self.annotation(_with_base(schema, b, combinator), (*path, _Step(f"Option{i}")))
+                return self._union([self.annotation(_with_base(schema, b, combinator), (*path, *self._branch_step(b, i)))
                                     for i, b in enumerate(branches, 1)])
         if isinstance(schema.get("allOf"), list):
             return self._all_of(schema, path)
@@ -303,6 +303,19 @@ class _Typer:
             options = [self._typed(schema, k, path) for k in kind if k != "null"]
             return self._union(options + [type(None)]) if "null" in kind else self._union(options or [Any])
         return self._typed(schema, kind, path)
+
+    def _branch_step(self, branch: Any, index: int) -> tuple[_Step, ...]:
+        """How a union branch adds to the names of its models: by the value of its tag (a property with a
+        `const` string, `"type": {"const": "text"}` -> `Text`), else by its place (`Option2`); a branch that is
+        no object adds nothing (its own items or values name themselves)."""
+        resolved = self._resolved(branch)
+        if isinstance(resolved, dict):
+            for prop in (resolved.get("properties") or {}).values():
+                if isinstance(prop, dict) and isinstance(prop.get("const"), str) and prop["const"].strip():
+                    return (_Step(_pascal(prop["const"])),)
+            if not _object_like(resolved):
+                return ()
+        return (_Step(f"Option{index}"),)
 
     def _typed(self, schema: dict, kind: Any, path: tuple[str, ...]) -> Any:
         if kind is None:

@@ -359,7 +359,7 @@ class Bridge:
 
 
 ROUND_TRIP_TOOLS = ["tickets_create_ticket", "memory_create_relations", "filesystem_directory_tree",
-                    "calendar_create_event", "tickets_assign_ticket"]
+                    "calendar_create_event", "tickets_assign_ticket", "github_get_file_contents"]
 RESULTS = {
     "tickets__create_ticket": {"id": "T-1", "url": "http://tickets/T-1", "created_at": "2026-12-04T10:00:00Z"},
     "memory__create_relations": "1 relation created",
@@ -368,6 +368,8 @@ RESULTS = {
     "calendar__create_event": {"id": "e1", "summary": "Review", "attendees": ["ann@example.com"],
                                "start": {"date": "2026-12-07"}, "end": {"dateTime": "2026-12-07T10:30:00+01:00", "timeZone": "Europe/Paris"}},
     "tickets__assign_ticket": {"assigned": True},
+    "github__get_file_contents": {"content": [{"type": "text", "text": "# Readme"},
+                                              {"type": "resource_link", "uri": "repo://octo/r/README.md", "name": "README.md"}]},
 }
 
 
@@ -400,16 +402,19 @@ async def test_stub_arguments_arrive_as_the_json_the_schema_expects_and_results_
         "e = await calendar__create_event('Review', start=EventDateTime(date_=date(2026, 12, 7)),\n"
         "                                 end=EventDateTime(dateTime=datetime(2026, 12, 7, 10, 30, tzinfo=timezone.utc)))\n"
         "a = await tickets__assign_ticket('T-1', TeamTarget(kind='team', team='ops'))\n"
+        "f = await github__get_file_contents('octo', 'r', path='README.md')\n"
         "[type(t).__name__, t.created_at.isoformat(), r,\n"
         " type(tree).__name__, [c.name for c in tree.children], type(tree.children[1].children[0]).__name__,\n"
         " tree.children[1].children[0].name, tree.children[0].children,\n"
-        " type(e.start).__name__, e.start.date_, e.end.dateTime.utcoffset().total_seconds(), a]"
+        " type(e.start).__name__, e.start.date_, e.end.dateTime.utcoffset().total_seconds(), a,\n"
+        " [type(c).__name__ for c in f.content], f.content[1].size]"
     )
     assert result.error is None, result.error
     assert result.value == [
         "CreateTicketResult", "2026-12-04T10:00:00+00:00", "1 relation created",
         "TreeEntry", ["a.md", "img"], "TreeEntry", "b.png", None,
         "EventDateTime", "2026-12-07", 3600.0, {"assigned": True},
+        ["GithubGetFileContentsResultOption3ContentItemText", "GithubGetFileContentsResultOption3ContentItemResourceLink"], None,
     ]
     assert bridge.sent == [
         ("tickets__create_ticket", {"title": "Printer jam", "priority": "high", "due": "2026-12-01", "assignee": {"name": "Ann"}}),
@@ -418,6 +423,7 @@ async def test_stub_arguments_arrive_as_the_json_the_schema_expects_and_results_
         ("calendar__create_event", {"summary": "Review", "start": {"date": "2026-12-07"},
                                     "end": {"dateTime": "2026-12-07T10:30:00+00:00"}}),
         ("tickets__assign_ticket", {"ticket_id": "T-1", "target": {"kind": "team", "team": "ops", "notify": True}}),
+        ("github__get_file_contents", {"owner": "octo", "repo": "r", "path": "README.md"}),
     ]
 
 
