@@ -16,14 +16,16 @@ What becomes what:
   `fromisoformat`, which reads what servers send: `Z`, offsets, any fraction; only the rare lowercase `t`/`z`
   and leap seconds fail, and then the call says so). Other formats (email, uri, uuid, ...) stay `str`.
   A `datetime` sent as an argument must carry a time zone: RFC 3339 requires one, and the check says so;
-- `integer` -> `int`; `number` -> `int | float` (ints stay ints: servers use "number" for ids); `boolean` -> `bool`.
+- `integer` -> `int`; `number` -> `int | float` (ints stay ints: servers use "number" for ids); `boolean` -> `bool`;
+- no output schema -> `dict[str, Any] | str`: the structured content, or the text content when there is none.
 What cannot be typed (`patternProperties`, tuples via `prefixItems`, `not`, refs to other documents, `allOf`
 that is not a merge of objects, enums of other values) becomes `Any` / `dict[str, Any]` and a note: the notes
 go into the function's docstring. Validation still applies the whole schema.
 
 Names. Models are named from their `title`, else from their `$defs` key, else from the function and the
 property path (`tickets__create_ticket` + `assignee` -> `TicketsCreateTicketAssignee`; array items add `Item`,
-map values `Value`, union branches `Option1`...; the result is `...Result`), in PascalCase. A `ModelNames`
+map values `Value`, union branches their tag's value (`"type": {"const": "text"}` -> `Text`) or `Option1`...;
+the result is `...Result`), in PascalCase. A `ModelNames`
 shared by every tool of a catalogue keeps one name for one type: the same name with the same schema is the
 same class, a different schema under a taken name gets the function's name in front (`GithubGetIssueIssue`).
 Property names that are not Python names get one: characters other than letters, digits and `_` become `_`
