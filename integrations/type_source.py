@@ -1,8 +1,11 @@
 """Render tool types as Python source that a sandbox can exec: annotations and @dataclass classes.
 
 Allowed: str, int, float, bool, datetime, date, Any, `X | None`, `list[X]`, `dict[str, X]`,
-`Literal[...]` and pydantic models built from those (rendered as @dataclass classes). The source
-assumes `dataclass`, `field`, `datetime`, `date`, `Any` and `Literal` are already imported.
+`Literal[...]` and pydantic models built from those (rendered as @dataclass classes), also models that
+refer to themselves or to each other (a field that names a class defined later is written as a string
+annotation in parentheses, `'(list[Node] | None)'`: a string that starts with a name makes `dataclasses` look
+the class's module up in `sys.modules`, where the sandbox's types module is not yet when they are defined). The source assumes `dataclass`, `field`, `datetime`, `date`, `Any` and `Literal` are
+already imported.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ class ModelCollector:
 
     def __init__(self) -> None:
         self.models: list[type[BaseModel]] = []
+        self._visiting: set[type[BaseModel]] = set()
 
     def add(self, model: type[BaseModel]) -> None:
-        if model in self.models:
-            return
+        if model in self.models or model in self._visiting:
+            return  # known, or a model that refers back to one being added (recursive types)
+        self._visiting.add(model)
         for field in model.model_fields.values():
             annotation_source(field.annotation, self)
-        if model not in self.models:
-            self.models.append(model)
+        self._visiting.discard(model)
+        self.models.append(model)
 
 
 def annotation_source(annotation: Any, collector: ModelCollector) -> str:
@@ -72,6 +77,7 @@ def value_source(value: Any) -> str:
 def dataclasses_source(models: list[type[BaseModel]]) -> str:
     """@dataclass classes mirroring `models` (in the given order), with docstrings and field descriptions."""
     blocks = []
+    defined: set[type[BaseModel]] = set()
     for model in models:
         lines = ["@dataclass", f"class {model.__name__}:"]
         doc = (model.__doc__ or "").strip()
@@ -79,7 +85,11 @@ def dataclasses_source(models: list[type[BaseModel]]) -> str:
             lines.append(f'    """{doc}"""')
         fields = sorted(model.model_fields.items(), key=lambda item: not item[1].is_required())
         for name, field in fields:
-            line = f"    {name}: {annotation_source(field.annotation, ModelCollector())}"
+            used = ModelCollector()
+            annotation = annotation_source(field.annotation, used)
+            if any(m not in defined for m in used.models):  # this class itself, or one defined later
+                annotation = repr(f"({annotation})")  # in parentheses: see the module docstring
+            line = f"    {name}: {annotation}"
             if not field.is_required():
                 if field.default_factory is not None:
                     line += f" = field(default_factory={field.default_factory.__name__})"
@@ -91,4 +101,5 @@ def dataclasses_source(models: list[type[BaseModel]]) -> str:
         if len(lines) == 2:
             lines.append("    pass")
         blocks.append("\n".join(lines))
+        defined.add(model)
     return "\n\n\n".join(blocks) + ("\n" if blocks else "")
