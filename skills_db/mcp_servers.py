@@ -70,14 +70,13 @@ class McpServerStore:
             session.commit()
         return bool(removed)
 
-    def pin(self, skill_id: int, version: int, pins: list[tuple[str, str, str, str]]) -> None:
-        """Remember `(function, server, tool, schema_digest)` for each MCP tool of a skill version."""
+    def pin(self, pins: list[McpToolPin]) -> None:
+        """Remember the MCP tools (and their input schemas) of a skill version."""
         if not pins:
             return
         with Session(self.engine) as session:
-            for function, server, tool, digest in pins:
-                session.merge(McpToolPin(skill_id=skill_id, version=version, function=function, server=server,
-                                         tool=tool, schema_digest=digest))
+            for pin in pins:
+                session.merge(pin)
             session.commit()
 
     def pins(self, skill_id: int, version: int) -> list[McpToolPin]:

@@ -356,8 +356,8 @@ class McpServer(SQLModel, table=True):
 
 
 class McpToolPin(SQLModel, table=True):
-    """The input schema (as a digest) of an MCP tool that a skill version uses, as it was when the version was
-    made: a rerun fails, naming the change, when the server's schema is no longer that one."""
+    """The input schema of an MCP tool that a skill version uses, as it was when the version was made: a rerun
+    fails, naming the change, when the server's schema is no longer that one."""
 
     __tablename__ = "mcp_tool_pins"
 
@@ -367,3 +367,4 @@ class McpToolPin(SQLModel, table=True):
     server: str = Field(max_length=32)
     tool: str = Field(sa_type=Text)
     schema_digest: str = Field(max_length=64)
+    input_schema: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)

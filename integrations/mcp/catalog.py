@@ -57,12 +57,13 @@ def schema_digest(tool: types.Tool) -> str:
 
 @dataclass(frozen=True)
 class McpFunction:
-    """What the host knows of a registered MCP function: its server, the tool's wire name and schema digest."""
+    """What the host knows of a registered MCP function: its server, the tool's wire name, its input schema."""
 
     function: str
     server: str
     tool: str
     digest: str
+    input_schema: dict[str, Any]
 
 
 class McpTools:
@@ -190,7 +191,27 @@ def _dynamic_tool(client: McpClient, tool: types.Tool) -> tuple[DynamicTool, Mcp
                         retry_safe=effect == "read" or idempotent, doc=doc, signature=typed.signature,
                         parameters=tuple(typed.arguments.model_fields), models=typed.models, validate=validate,
                         call=call)
-    return built, McpFunction(name, server.name, tool.name, schema_digest(tool))
+    return built, McpFunction(name, server.name, tool.name, schema_digest(tool), tool.input_schema)
+
+
+def schema_changes(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What changed between two input schemas, in words: parameters added, removed, newly required, retyped."""
+    old, new = before.get("properties") or {}, after.get("properties") or {}
+    old_required, new_required = set(before.get("required") or []), set(after.get("required") or [])
+    changes = [f"new parameter {p!r}" + (" (required)" if p in new_required else "") for p in new if p not in old]
+    changes += [f"parameter {p!r} removed" for p in old if p not in new]
+    changes += [f"parameter {p!r} is now required" for p in new if p in old and p in new_required - old_required]
+    changes += [f"parameter {p!r} changed from {_shape(old[p])} to {_shape(new[p])}"
+                for p in new if p in old and old[p] != new[p] and _shape(old[p]) != _shape(new[p])]
+    return "; ".join(changes) or "its input schema changed"
+
+
+def _shape(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    if "anyOf" in schema:
+        return " or ".join(_shape(option) for option in schema["anyOf"])
+    return str(schema.get("type") or schema.get("$ref", "any")).rsplit("/", 1)[-1]
 
 
 def _wraps_result(output_schema: dict[str, Any] | None) -> bool:

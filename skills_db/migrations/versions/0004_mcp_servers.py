@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -36,6 +39,7 @@ def upgrade() -> None:
         sa.Column("server", sa.String(32), nullable=False),
         sa.Column("tool", sa.Text(), nullable=False),
         sa.Column("schema_digest", sa.String(64), nullable=False),
+        sa.Column("input_schema", JSON, nullable=False),
         sa.ForeignKeyConstraint(["skill_id"], ["skills.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("skill_id", "version", "function"),
     )
