@@ -69,8 +69,9 @@ class McpClient:
     """Calls one MCP server for users; see the module docstring."""
 
     def __init__(self, server: McpServerConfig, credentials: McpCredentials | None = None, *,
-                 timeout: float = 30.0, default_ttl: float = DEFAULT_TOOLS_TTL,
+                 timeout: float = 30.0, default_ttl: float = DEFAULT_TOOLS_TTL, mode: str = "auto",
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """`mode`: "auto" finds out which protocol era the server speaks; "legacy" insists on 2025-11-25."""
         self.server = server
         self.credentials = credentials
         self.timeout = timeout
@@ -78,7 +79,7 @@ class McpClient:
         self._clock = clock
         self._connections: OrderedDict[str, _Connection] = OrderedDict()
         self._connecting = asyncio.Lock()
-        self._mode: str = "auto"
+        self._mode: str = mode
         self._discover: types.DiscoverResult | None = None
         self._listing: ToolsListing | None = None
         self._listing_lock = asyncio.Lock()
