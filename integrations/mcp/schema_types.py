@@ -6,6 +6,7 @@ Handles objects of strings, integers, numbers, booleans, enums, arrays of those 
 
 from __future__ import annotations
 
+import json
 import keyword
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -104,9 +105,16 @@ def tool_types(function_name: str, input_schema: dict[str, Any], output_schema: 
                         arguments, result, tuple(notes), tuple(wire))
 
 
+_VALIDATORS: dict[tuple[str, str], jsonschema.Draft202012Validator] = {}
+
+
 def validate_arguments(function_name: str, input_schema: dict[str, Any], arguments: dict[str, Any]) -> None:
     """ToolError naming the field when `arguments` do not fit the schema."""
-    problems = sorted(jsonschema.Draft202012Validator(input_schema).iter_errors(arguments), key=lambda e: list(e.path))
+    key = (function_name, json.dumps(input_schema, sort_keys=True))
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(input_schema)
+    problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
     if problems:
         text = "; ".join(f"argument {'.'.join(str(p) for p in e.path) or 'arguments'!r}: {e.message}" for e in problems)
         raise ToolError(f"{function_name}: {text}")
