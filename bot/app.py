@@ -19,6 +19,7 @@ from bot.agent.sessions import ThreadSessions
 from bot.agent.subagents import SubAgents
 from bot.core.conversations import Conversations
 from bot.core.skills import RUN_JOB, Skills
+from bot.mcp_servers import McpConfigError, all_servers, build_mcp_tools, cipher_or_none
 from bot.observability import MeteredRegistry
 from bot.runtime.bridge import ToolBridge
 from bot.runtime.jobs import InProcessJobs, Jobs
@@ -32,7 +33,9 @@ from bot.workspace import AccountWorkspace, DemoWorkspace, connect_accounts
 from skills_db.connections import ConnectionStore, TokenCipher
 from integrations.emulator.server import EmulatorServer
 from sandbox.pool import WorkerPool
+from integrations.mcp.catalog import McpTools
 from integrations.registry import Registry, default_registry
+from skills_db.mcp_servers import McpServerStore
 from skills_db.db import init_db, make_engine
 from skills_db.store import SkillStore
 
@@ -104,7 +107,10 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         if pool is not None:
             await pool.start()
             stack.push_async_callback(pool.close)
-        bridge = ToolBridge(registry, workspace, backend=settings.sandbox, pool=pool)
+        mcp = await _open_mcp(settings, engine, registry)
+        stack.push_async_callback(mcp.aclose)
+        bridge = ToolBridge(registry, workspace, backend=settings.sandbox, pool=pool, mcp=mcp,
+                            mcp_store=McpServerStore(engine, cipher_or_none()))
         subagents = SubAgents(model) if model is not None else None
         sessions = ThreadSessions(bridge, subagents.host_functions if subagents else None)
         jobs = await stack.enter_async_context(open_jobs(settings))
@@ -126,6 +132,20 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 if isinstance(jobs, InProcessJobs):
                     await jobs.drain()
                 await sessions.close_all()
+
+
+async def _open_mcp(settings: Settings, engine: Engine, registry: MeteredRegistry) -> McpTools:
+    """The MCP servers' tools in `registry` (each server that answers is listed now; OAuth servers when a user
+    first searches); a configuration that cannot work stops the start with a SettingsError saying why."""
+    try:
+        entries = await asyncio.to_thread(all_servers, settings.mcp_servers, engine, cipher_or_none())
+    except (McpConfigError, ValueError) as error:
+        raise SettingsError(str(error)) from None
+    mcp = build_mcp_tools(entries, registry, timeout=settings.mcp_timeout)   # type: ignore[arg-type]
+    await mcp.refresh()
+    for name, problem in mcp.problems.items():
+        log.warning("MCP server %s: %s", name, problem)
+    return mcp
 
 
 def _ping(engine: Engine) -> None:

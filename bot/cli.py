@@ -102,6 +102,10 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
         raise typer.Exit(2) from error
 
 
+from bot.mcp_cli import mcp_cli  # noqa: E402 - the `codemem mcp …` commands
+
+app.add_typer(mcp_cli, name="mcp")
+
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)
 app.add_typer(teams_cli, name="teams")
 

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from integrations.context import ToolContext
+from integrations.errors import ToolError
 from integrations.registry import Registry
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -33,6 +34,8 @@ QUEUE_DEPTH = Gauge("codemem_queue_depth", "Jobs waiting (todo) per queue, as la
 TOOL_CALLS = Counter("codemem_tool_calls_total", "Workspace tool calls, by tool and outcome.", ["tool", "outcome"])
 TOOL_LATENCY = Histogram("codemem_tool_call_seconds", "Workspace tool call latency.", ["tool"],
                          buckets=_LATENCY_BUCKETS)
+MCP_CALLS = Counter("codemem_mcp_calls_total", "Calls of MCP servers' tools, by server, tool and outcome.",
+                   ["server", "tool", "outcome"])
 ERRORS = Counter("codemem_errors_total", "Errors, by where they happened.", ["where"])
 TOKENS = Counter("codemem_model_tokens_total", "Model tokens used, by direction (input_tokens, output_tokens).",
                  ["direction"])
@@ -111,14 +114,24 @@ class MeteredRegistry:
         return getattr(self._registry, name)
 
     async def call(self, name: str, args: dict[str, Any], ctx: ToolContext) -> Any:
-        """`Registry.call`, measured."""
+        """`Registry.call`, measured (MCP servers' tools also by server and tool)."""
         started = time.perf_counter()
         outcome = "error"
+        try:
+            provider = self._registry.get(name).provider
+        except ToolError:
+            provider = ""
         with tracer.start_as_current_span(f"tool {name}", attributes={"codemem.tool": name}):
             try:
                 result = await self._registry.call(name, args, ctx)
                 outcome = "ok"
                 return result
+            except ToolError as error:
+                outcome = "input_required" if error.code == "input_required" else "error"
+                raise
             finally:
                 TOOL_CALLS.labels(name, outcome).inc()
                 TOOL_LATENCY.labels(name).observe(time.perf_counter() - started)
+                server, _, tool = name.partition("__")
+                if provider == f"mcp:{server}":
+                    MCP_CALLS.labels(server, tool, outcome).inc()

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     graph_url: str = Field("https://graph.microsoft.com/v1.0", alias="CODEMEM_GRAPH_URL")
     google_api_url: str | None = Field(None, alias="CODEMEM_GOOGLE_API_URL")
     ca_certs: Path | None = Field(None, alias="CODEMEM_CA_CERTS")
+    mcp_servers: str | None = Field(None, alias="CODEMEM_MCP_SERVERS")
+    mcp_timeout: float = Field(30.0, gt=0, alias="CODEMEM_MCP_TIMEOUT")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
 
 from msgraph import GraphServiceClient
 
@@ -16,15 +17,25 @@ if TYPE_CHECKING:
     from integrations.google.client import GoogleServices
 
 
+@dataclass
+class McpCallScope:
+    """Who MCP tool calls act for (the Owner's "platform:team:user" key: that user's token is used), and the
+    person's answers to the questions servers asked in this conversation, keyed by call (see input_required)."""
+
+    user_key: str
+    answers: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @dataclass(kw_only=True)
 class ToolContext:
     """What a tool call may use: the user's Graph client and Google services (None when that account is
-    not connected), the blob store, and whether to only preview writes."""
+    not connected), the blob store, whether to only preview writes, and for MCP tools whom they act for."""
 
     graph: GraphServiceClient | None
     blobs: BlobStore
     dry_run: bool = False
     google: GoogleServices | None = None
+    mcp: McpCallScope | None = None
 
     def require_graph(self) -> GraphServiceClient:
         """The Graph client; a ToolError that says how to connect when there is none."""

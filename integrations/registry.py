@@ -34,12 +34,29 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class DynamicTool:
+    """A tool known only at run time (an MCP server's): its description, how its arguments are checked (raise a
+    ToolError naming the field), and the call itself, which returns JSON-ready data."""
+
+    name: str
+    provider: str
+    effect: Effect
+    retry_safe: bool
+    doc: str
+    signature: str
+    parameters: tuple[str, ...]
+    models: tuple[type[BaseModel], ...]
+    validate: Callable[[dict[str, Any]], None]
+    call: Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
 class _Binding:
     spec: ToolSpec
     parameters: tuple[str, ...]
-    arguments: type[BaseModel]
-    result: TypeAdapter[Any]
     models: tuple[type[BaseModel], ...]
+    bind: Callable[[dict[str, Any]], dict[str, Any]]   # checked keyword arguments, or a ToolError
+    dump: Callable[[Any], Any]                          # the result as JSON-ready data
 
 
 class Registry:
@@ -48,6 +65,7 @@ class Registry:
     def __init__(self) -> None:
         self._bindings: dict[str, _Binding] = {}
         self._index: SearchIndex | None = None
+        self._specs: list[ToolSpec] | None = None
 
     def register(
         self,
@@ -100,9 +118,62 @@ class Registry:
             fn=fn,
         )
         arguments = create_model(f"{name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
-        self._bindings[name] = _Binding(spec, tuple(fields), arguments, TypeAdapter(hints["return"]), tuple(collector.models))
-        self._index = None
+        result = TypeAdapter(hints["return"])
+
+        def bind(args: dict[str, Any]) -> dict[str, Any]:
+            try:
+                validated = arguments.model_validate(args)
+            except ValidationError as error:
+                raise ToolError(f"{name}: {_argument_problems(error)}; expected {spec.signature}") from None
+            return {p: getattr(validated, p) for p in fields}
+
+        self._add(_Binding(spec, tuple(fields), tuple(collector.models), bind,
+                           lambda value: result.dump_python(value, mode="json")))
         return spec
+
+    def register_dynamic(self, tool: DynamicTool) -> ToolSpec:
+        """Add a tool described at run time (see DynamicTool); its name must be new."""
+        if tool.effect not in ("read", "write", "send", "destructive"):
+            raise ValueError(f"tool {tool.name!r}: effect must be read, write, send or destructive, not {tool.effect!r}")
+        spec = ToolSpec(name=tool.name, provider=tool.provider, scopes=(), effect=tool.effect,
+                        retry_safe=tool.retry_safe, summary=(tool.doc.splitlines() or [""])[0].strip(), doc=tool.doc,
+                        signature=tool.signature, fn=lambda **arguments: tool.call(arguments))
+
+        def bind(args: dict[str, Any]) -> dict[str, Any]:
+            tool.validate(args)
+            return args
+
+        self._add(_Binding(spec, tool.parameters, tool.models, bind, lambda value: value))
+        return spec
+
+    def replace_provider(self, provider: str, tools: list[DynamicTool]) -> None:
+        """Make `tools` the whole set of `provider`'s tools (e.g. an MCP server's new listing); the search index
+        is rebuilt only when the set of names or descriptions changed."""
+        kept = {name: b for name, b in self._bindings.items() if b.spec.provider != provider}
+        before = {name: (b.spec.signature, b.spec.doc, b.spec.effect)
+                  for name, b in self._bindings.items() if b.spec.provider == provider}
+        after = {t.name: (t.signature, t.doc, t.effect) for t in tools}
+        clash = sorted(set(after) & set(kept))
+        if clash:
+            raise ValueError(f"{provider}: tool names already taken by other providers: {', '.join(clash)}")
+        if before == after:
+            return
+        self._bindings = kept
+        for tool in tools:
+            self.register_dynamic(tool)
+        self._index = None
+
+    def providers(self) -> set[str]:
+        """The providers of the registered tools."""
+        return {b.spec.provider for b in self._bindings.values()}
+
+    def _add(self, binding: _Binding) -> None:
+        name = binding.spec.name
+        if name in self._bindings:
+            raise ValueError(f"a tool named {name!r} is already registered")
+        self._bindings[name] = binding
+        self._index = None
+        self._specs = None
 
     def register_declared(self, fn: Callable[..., Awaitable[Any]]) -> ToolSpec:
         """Register a function decorated with `@tool(...)`, using its declaration."""
@@ -117,7 +188,9 @@ class Registry:
 
     def specs(self) -> list[ToolSpec]:
         """Every registered tool, in registration order."""
-        return [b.spec for b in self._bindings.values()]
+        if self._specs is None:
+            self._specs = [b.spec for b in self._bindings.values()]
+        return list(self._specs)
 
     def get(self, name: str) -> ToolSpec:
         """The tool called `name`; ToolError when there is none."""
@@ -127,7 +200,8 @@ class Registry:
         """Tools matching a natural-language query, best first (BM25 over name words, summary and parameter names)."""
         if self._index is None:
             self._index = SearchIndex([_search_document(b) for b in self._bindings.values()])
-        specs = self.specs()
+            self._specs = [b.spec for b in self._bindings.values()]
+        specs = self._specs or []
         return [specs[i] for i in self._index.rank(query, limit)]
 
     def describe(self, names: list[str]) -> str:
@@ -154,11 +228,7 @@ class Registry:
         binding = self._binding(name)
         if not isinstance(args, dict):
             raise ToolError(f"{name}: arguments must be given by name as a dict, got {type(args).__name__}; expected {binding.spec.signature}")
-        try:
-            validated = binding.arguments.model_validate(args)
-        except ValidationError as error:
-            raise ToolError(f"{name}: {_argument_problems(error)}; expected {binding.spec.signature}") from None
-        kwargs = {p: getattr(validated, p) for p in binding.parameters}
+        kwargs = binding.bind(args)
         with use_context(ctx):
             try:
                 result = await binding.spec.fn(**kwargs)
@@ -167,7 +237,7 @@ class Registry:
             except Exception as error:
                 _log.exception("tool %s failed unexpectedly", name)
                 raise ToolError(f"{name} failed unexpectedly ({type(error).__name__}: {error}); report this, retrying will not help") from error
-        return binding.result.dump_python(result, mode="json")
+        return binding.dump(result)
 
     def _binding(self, name: str) -> _Binding:
         binding = self._bindings.get(name)
@@ -202,11 +272,20 @@ def _search_document(binding: _Binding) -> str:
 
 
 def _models_of(bindings: list[_Binding]) -> list[type[BaseModel]]:
+    """The models the tools use, once each: two tools of one server may each carry an identical copy of a type
+    (made from each tool's schema); only the first copy is kept."""
     collector = ModelCollector()
     for binding in bindings:
         for model in binding.models:
             collector.add(model)
-    return collector.models
+    seen: set[str] = set()
+    unique = []
+    for model in collector.models:
+        source = dataclasses_source([model])
+        if source not in seen:
+            seen.add(source)
+            unique.append(model)
+    return unique
 
 
 def _indent(text: str) -> str:

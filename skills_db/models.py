@@ -336,3 +336,35 @@ class ProcessedEvent(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     seen_at: datetime = _timestamp_column(index=True)
+
+
+class McpServer(SQLModel, table=True):
+    """An MCP server an admin registered: its tools are offered as `NAME__tool` functions.
+
+    `auth` is none, bearer (the admin's token, `secret` encrypted with the connections' keys) or oauth (each
+    user connects their own account). `trusted` makes its tools' annotations (read-only, destructive) believed."""
+
+    __tablename__ = "mcp_servers"
+
+    name: str = Field(primary_key=True, max_length=32)
+    url: str = Field(sa_type=Text)
+    auth: str = Field(default="none", max_length=16)
+    trusted: bool = False
+    secret: str | None = Field(default=None, sa_type=Text)
+    added_by: str = Field(max_length=256)
+    added_at: datetime = _timestamp_column()
+
+
+class McpToolPin(SQLModel, table=True):
+    """The input schema of an MCP tool that a skill version uses, as it was when the version was made: a rerun
+    fails, naming the change, when the server's schema is no longer that one."""
+
+    __tablename__ = "mcp_tool_pins"
+
+    skill_id: int = Field(sa_column=Column(Integer, ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True))
+    version: int = Field(primary_key=True)
+    function: str = Field(primary_key=True, max_length=64)
+    server: str = Field(max_length=32)
+    tool: str = Field(sa_type=Text)
+    schema_digest: str = Field(max_length=64)
+    input_schema: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)

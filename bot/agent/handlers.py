@@ -15,7 +15,7 @@ from bot.agent.meta_tools import SCHEMAS
 from bot.agent.sessions import ThreadSessions
 from bot.agent.skill_code import defines_run, skill_source
 from bot.agent.subagents import SubAgents
-from bot.runtime.bridge import ToolBridge
+from bot.runtime.bridge import ToolBridge, owner_key
 from bot.runtime.skill_runner import SkillRunner
 from integrations.errors import ToolError
 from integrations.registry import Registry
@@ -76,6 +76,7 @@ class MetaTools:
 
     async def _search_functions(self, args: Any, state: dict, thread_id: str) -> Outcome:
         _status(f"Looking for functions: {args.query}")
+        await self._refresh_mcp(state)
         lines = [f"{SKILL_PREFIX}{skill.name}: {skill.description} (a saved skill: use run_skill)"
                  for skill in self._matching_skills(Owner(**state["requester"]), args.query)]
         lines += [f"{spec.name}: {spec.summary}" for spec in self.deps.registry.search(args.query)]
@@ -88,8 +89,15 @@ class MetaTools:
 
     async def _load_functions(self, args: Any, state: dict, thread_id: str) -> Outcome:
         _status(f"Loading {', '.join(args.names)}")
+        await self._refresh_mcp(state)
         description = self.deps.registry.describe(args.names)   # a clear ToolError for an unknown name
         return description, {"loaded": sorted(set(state.get("loaded") or []) | set(args.names))}
+
+    async def _refresh_mcp(self, state: dict) -> None:
+        """MCP servers' tools whose listing went stale are listed again (with the requester's token)."""
+        mcp = self.deps.bridge.mcp
+        if mcp is not None and mcp.clients:
+            await mcp.refresh(owner_key(Owner(**state["requester"])))
 
     async def _write_todos(self, args: Any, state: dict, thread_id: str) -> Outcome:
         todos = [todo.model_dump() for todo in args.todos]
@@ -100,8 +108,9 @@ class MetaTools:
         _status("Running code…")
         owner = Owner(**state["requester"])
         trials = state.get("trials") or []
+        answers = state.get("mcp_answers") or {}
         session, fresh = await self.deps.sessions.get(thread_id, owner, state.get("loaded") or [],
-                                                      state.get("grants") or [])
+                                                      state.get("grants") or [], answers)
         if fresh and state.get("seed"):
             await session.session.exec(_seed_code(state["seed"]), timeout=self.deps.exec_timeout)
         result = await session.session.exec(args.code, timeout=self.deps.exec_timeout)
@@ -110,6 +119,11 @@ class MetaTools:
         changes: dict[str, Any] = {"trials": [*trials, trial]}
         if result.has_submission:
             changes["result"] = {**(state.get("result") or {}), "data": result.submitted}
+        pending, used = session.take_input_state()
+        if used:
+            changes["mcp_answers"] = {key: answer for key, answer in answers.items() if key not in used}
+        if pending is not None:
+            changes["input_request"] = pending.to_json()
         observation = result.observation()
         if fresh and trials:
             observation = ("Note: this conversation's sandbox was started afresh (the bot restarted); variables "
@@ -156,6 +170,7 @@ class MetaTools:
             version = self.deps.skills.add_version(skill.id, by=owner, code=code, tools=tools)
             diff = "".join(difflib.unified_diff(before.code.splitlines(True), code.splitlines(True),
                                                 f"{skill.name} v{before.version}", f"{skill.name} v{version.version}"))
+        await self.deps.bridge.pin_tools(skill.id, version.version, version.tools)
         writes = [c.name for c in preview.tool_calls if self.deps.registry.get(c.name).effect != "read"]
         proposal = {"skill_id": skill.id, "name": skill.name, "version": version.version,
                     "description": args.description, "parameters": version.parameters, "tools": version.tools,

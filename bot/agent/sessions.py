@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from bot.runtime.bridge import BridgedSession, HostFunction, ToolBridge
 from skills_db.models import Owner
@@ -23,10 +24,10 @@ class ThreadSessions:
         self._sessions: dict[str, BridgedSession] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, thread_id: str, owner: Owner, tools: Iterable[str],
-                  granted: Iterable[str]) -> tuple[BridgedSession, bool]:
-        """The thread's session with `tools` callable and `granted` effects, and whether it was just started
-        (so earlier variables are gone)."""
+    async def get(self, thread_id: str, owner: Owner, tools: Iterable[str], granted: Iterable[str],
+                  answers: Mapping[str, dict[str, Any]] | None = None) -> tuple[BridgedSession, bool]:
+        """The thread's session with `tools` callable, `granted` effects and the person's `answers` to the
+        questions of earlier calls, and whether it was just started (so earlier variables are gone)."""
         async with self._lock:
             session = self._sessions.get(thread_id)
             fresh = session is None or not session.session.alive
@@ -34,10 +35,13 @@ class ThreadSessions:
                 opened: list[BridgedSession] = []   # the host functions read the session's grants when called
                 extra = (self.host_functions(thread_id, owner, lambda: sorted(opened[0].granted))
                          if self.host_functions else [])
-                session = await self.bridge.open(owner, granted=(), host_functions=extra, key=thread_id)
+                session = await self.bridge.open(owner, granted=(), host_functions=extra, key=thread_id,
+                                                 interactive=True)
                 opened.append(session)
                 self._sessions[thread_id] = session
         session.granted = set(granted)
+        session.answers.clear()     # in place: the session's tool context reads this very dict
+        session.answers.update(answers or {})
         await session.allow(tools)
         return session, fresh
 

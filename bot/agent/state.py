@@ -28,3 +28,5 @@ class AgentState(TypedDict, total=False):
     proposal: dict[str, Any] | None      # the skill (version) offered to the user
     usage: Annotated[dict[str, int], add_usage]   # input/output tokens of every model call
     seed: dict[str, Any]                 # a sub-agent's objects, set as variables in its fresh sandbox
+    input_request: dict[str, Any] | None  # a call's questions for the person (InputRequired.to_json), being asked
+    mcp_answers: dict[str, dict[str, Any]]   # the person's answers, by call key, for the call's next attempt

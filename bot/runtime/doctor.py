@@ -37,7 +37,27 @@ async def diagnose(settings: Settings, teams: TeamsSettings) -> list[Finding]:
         findings += await _job_queue(settings)
     findings += await asyncio.to_thread(_sandbox, settings)
     findings += await _services(settings, teams)
+    findings += await _mcp_servers(settings)
     return findings
+
+
+async def _mcp_servers(settings: Settings) -> list[Finding]:
+    """Each MCP server, and whether it answers."""
+    from bot.mcp_cli import probe
+    from bot.mcp_servers import McpConfigError, all_servers, cipher_or_none
+    from skills_db.db import make_engine
+
+    try:
+        entries = await asyncio.to_thread(all_servers, settings.mcp_servers,
+                                          make_engine(settings.resolved_database_url), cipher_or_none())
+    except (McpConfigError, ValueError) as error:
+        return [Finding("mcp", False, str(error))]
+    except Exception:   # no database yet: the database line above says what to fix
+        return []
+    results = await asyncio.gather(*(probe(entry, settings.mcp_timeout) for entry in entries))
+    return [Finding(f"mcp {entry.server.name}", ok, f"{entry.server.url}: {text}"
+                    + ("" if ok else " (check the URL and that the server runs; `codemem mcp list` shows them)"))
+            for entry, (ok, text) in zip(entries, results)]
 
 
 def _configuration(settings: Settings, teams: TeamsSettings) -> list[Finding]:

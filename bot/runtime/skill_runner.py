@@ -285,7 +285,8 @@ class SkillRunner:
         """A sandbox session with the version's tools, or the result that says why there is none."""
         try:
             return await self.bridge.open(prepared.actor, prepared.version.tools, dry_run=dry_run,
-                                          calls_wait_for=calls_wait_for)
+                                          calls_wait_for=calls_wait_for,
+                                          pinned=(prepared.skill.id, prepared.version.version))
         except (ToolError, ValueError) as problem:
             return _not_started(f"the skill's tools could not be loaded: {problem}")
 

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from integrations.emulator import odata
 from integrations.emulator.faults import Fault, FaultsAndLog
@@ -37,6 +37,7 @@ from integrations.emulator.graph_json import (
     message_json,
     user_json,
 )
+from integrations.emulator.mcp_tickets import MOUNT_PATH as TICKETS_PATH, tickets_app
 from integrations.emulator.oauth import OAuthApi, token_status
 from integrations.emulator.sheets import SheetsApi
 from integrations.emulator.state import ConflictBehavior, DriveNode, EmulatorState, Person, StoredAttachment, StoredMessage
@@ -473,6 +474,7 @@ class InspectionApi:
             Route("/_emulator/sheets", self.sheets),
             Route("/_emulator/oauth/revoke", self.revoke, methods=["POST"]),
             Route("/_emulator/oauth/expire", self.expire, methods=["POST"]),
+            Route("/_emulator/tickets", self.tickets),
         ]
 
     async def mailbox(self, request: Request) -> Response:
@@ -536,6 +538,9 @@ class InspectionApi:
     async def sheets(self, request: Request) -> Response:
         return JSONResponse({"spreadsheets": [{"id": s.id, "title": s.title, "sheets": s.sheets} for s in self.state.spreadsheets.values()]})
 
+    async def tickets(self, request: Request) -> Response:
+        return JSONResponse(self.state.tickets.snapshot())
+
     async def revoke(self, request: Request) -> Response:
         provider = request.query_params.get("provider")
         return JSONResponse({"revoked": self.state.oauth.revoke(provider)})
@@ -548,8 +553,9 @@ class InspectionApi:
 def create_app(state: EmulatorState) -> Starlette:
     """The emulator as an ASGI app serving `state`: Graph, Gmail, Sheets, OAuth and the inspection API."""
     google = [_google_guarded(route, state) for route in (*GmailApi(state).routes(), *SheetsApi(state).routes())]
+    mcp = [Mount(TICKETS_PATH, app=tickets_app(state.tickets))]   # the tickets MCP server
     return Starlette(
-        routes=[*InspectionApi(state).routes(), *OAuthApi(state).routes(), *google, *GraphApi(state).routes()],
+        routes=[*InspectionApi(state).routes(), *OAuthApi(state).routes(), *mcp, *google, *GraphApi(state).routes()],
         middleware=[Middleware(FaultsAndLog, faults=state.faults, requests=state.requests)],
     )
 

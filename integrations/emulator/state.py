@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from integrations.emulator.faults import Fault, RequestRecord
 from integrations.emulator.graph_error import GraphError, item_not_found
+from integrations.emulator.mcp_tickets import TicketBook
 from integrations.emulator.sample_files import content_type_for
 
 ConflictBehavior = Literal["fail", "rename", "replace"]
@@ -296,6 +297,7 @@ class EmulatorState:
         self.requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self.oauth = OAuthLedger()
+        self.tickets = TicketBook.seeded()   # served by the tickets MCP server (mcp_tickets.py)
         self._set_messages(messages)
         self._initial = ([m.snapshot() for m in messages], copy.deepcopy(drive), copy.deepcopy(self.spreadsheets))
 
@@ -310,6 +312,7 @@ class EmulatorState:
         self.requests.clear()
         self.faults.clear()
         self.oauth = OAuthLedger()
+        self.tickets.reset()
 
     def message(self, message_id: str) -> StoredMessage | None:
         return self._by_id.get(message_id)
