@@ -149,9 +149,9 @@ class McpTools:
 def _dynamic_tool(client: McpClient, tool: types.Tool) -> tuple[DynamicTool, McpFunction]:
     server = client.server
     name = function_name(server.name, tool.name)
-    typed = tool_types(name, tool.input_schema, tool.output_schema)
-    effect = effect_of(server.trusted, tool.annotations)
     wrapped = _wraps_result(tool.output_schema)
+    typed = tool_types(name, tool.input_schema, _unwrapped_schema(tool.output_schema) if wrapped else tool.output_schema)
+    effect = effect_of(server.trusted, tool.annotations)
     described = (tool.description or tool.title or tool.name).strip()
     trust = "trusted" if server.trusted else "untrusted: its tools count as writes"
     doc = "\n".join([described, "", *typed.notes,
@@ -177,7 +177,7 @@ def _dynamic_tool(client: McpClient, tool: types.Tool) -> tuple[DynamicTool, Mcp
             result = await client.call(name, tool.name, sent, user_key=ctx.mcp.user_key, call_key=key,
                                        answer=ctx.mcp.answers.get(key), wrapped_result=wrapped)
             outcome = "ok"
-            return result
+            return typed.wire_to_python(result)
         except ToolError as error:
             outcome = error.code or "error"
             raise
