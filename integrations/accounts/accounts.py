@@ -106,22 +106,22 @@ class Accounts:
         return [Route("/oauth/{provider}/start", self._start_route), Route("/oauth/{provider}/callback", self._callback_route)]
 
     async def _start_route(self, request: Request) -> Response:
-        return HTMLResponse(_page("Use the Connect button in chat", "Sign-in links are made by /connect in chat; open the button it gives you."), status_code=400)
+        return HTMLResponse(html_page("Use the Connect button in chat", "Sign-in links are made by /connect in chat; open the button it gives you."), status_code=400)
 
     async def _callback_route(self, request: Request) -> Response:
         provider = request.path_params["provider"]
         params = request.query_params
         if "error" in params:
-            return HTMLResponse(_page("Not connected", f"{params.get('error_description') or params['error']}. Run /connect {provider} in chat to try again."), status_code=400)
+            return HTMLResponse(html_page("Not connected", f"{params.get('error_description') or params['error']}. Run /connect {provider} in chat to try again."), status_code=400)
         if not params.get("state") or not params.get("code"):
-            return HTMLResponse(_page("Not connected", "The sign-in answer had no code or state. Run /connect again."), status_code=400)
+            return HTMLResponse(html_page("Not connected", "The sign-in answer had no code or state. Run /connect again."), status_code=400)
         try:
             account = await asyncio.to_thread(self.finish, provider, params["state"], params["code"])
         except AccountError as error:
-            return HTMLResponse(_page("Not connected", str(error)), status_code=400)
+            return HTMLResponse(html_page("Not connected", str(error)), status_code=400)
         if self.on_connected is not None:
             await self.on_connected(account)
-        return HTMLResponse(_page("Connected", f"{account.display_name} ({account.account}) is connected to CodeMem. You can close this tab."))
+        return HTMLResponse(html_page("Connected", f"{account.display_name} ({account.account}) is connected to CodeMem. You can close this tab."))
 
     def _provider(self, provider: str) -> MicrosoftOAuth | GoogleOAuth:
         oauth = self.providers.get(provider)
@@ -131,5 +131,6 @@ class Accounts:
         return oauth
 
 
-def _page(title: str, text: str) -> str:
+def html_page(title: str, text: str) -> str:
+    """A minimal HTML page (title and one paragraph) for the browser at the end of a sign-in."""
     return f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"
