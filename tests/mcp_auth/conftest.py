@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import create_engine
 from starlette.applications import Starlette
 
+from bot.core.accounts import owner_from_key
 from integrations.emulator import EmulatorServer, build_demo_workspace
 from integrations.mcp.oauth import McpOAuth, OAuthServer
 from skills_db.connections import ConnectionStore, TokenCipher
@@ -29,10 +30,6 @@ BOB = Owner("teams", "tenant-1", "29:bob")
 def user_key(owner: Owner) -> str:
     """The bridge's key for a user: platform:team:user."""
     return f"{owner.platform}:{owner.team}:{owner.user}"
-
-
-def owner_of(key: str) -> Owner:
-    return Owner(*key.split(":", 2))
 
 
 @pytest.fixture
@@ -53,7 +50,7 @@ def gmail_url(emulator: EmulatorServer) -> str:
 
 @pytest.fixture
 def oauth(store: ConnectionStore, gmail_url: str) -> McpOAuth:
-    return McpOAuth(store, lambda: [OAuthServer("gmail", gmail_url)], redirect_base=CODEMEM_URL, owner_of=owner_of)
+    return McpOAuth(store, lambda: [OAuthServer("gmail", gmail_url)], redirect_base=CODEMEM_URL, owner_of=owner_from_key)
 
 
 async def sign_in(oauth: McpOAuth, owner: Owner, server: str = "gmail", login_hint: str | None = None) -> httpx.Response:
