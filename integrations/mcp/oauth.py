@@ -20,7 +20,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +52,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from integrations.accounts.accounts import AccountError, ConnectedAccount, html_page
+from integrations.bearer_auth import BearerAuth
 from integrations.errors import ToolError
 from integrations.network import is_loopback
 
@@ -98,21 +99,6 @@ def reconnect_error(server: str, why: str) -> ToolError:
     """The error a call meets when the user's grant for `server` is gone (revoked, expired, refused); `why` is logged."""
     log.info("the grant for MCP server %s is gone: %s", server, why)
     return ToolError(f"reconnect {server}: run /connect {server}", status=401, code=f"reconnect:{server}")
-
-
-class BearerAuth(httpx2.Auth):
-    """httpx2 auth sending `Authorization: Bearer <token()>`; after a 401 it asks `refresh()` for a new token
-    once and sends the request again."""
-
-    def __init__(self, token: Callable[[], Awaitable[str]], refresh: Callable[[], Awaitable[str]]) -> None:
-        self._token, self._refresh = token, refresh
-
-    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        request.headers["Authorization"] = f"Bearer {await self._token()}"
-        response = yield request
-        if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {await self._refresh()}"
-            yield request
 
 
 class McpOAuth:
