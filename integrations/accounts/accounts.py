@@ -44,15 +44,17 @@ class Accounts:
     """OAuth connections per chat user, stored encrypted in `store`.
 
     `graph_url` / `google_endpoint` / `ca_certs` point the clients at the emulator in tests; leave them
-    default for the real services. `on_connected` is awaited after a successful callback (e.g. to DM).
+    default for the real services. `gmail_mcp_url` sends Gmail through that Gmail MCP server instead of the
+    Gmail API. `on_connected` is awaited after a successful callback (e.g. to DM).
     """
 
     def __init__(self, store: ConnectionStore, *, microsoft: MicrosoftOAuth | None = None, google: GoogleOAuth | None = None,
                  graph_url: str = GRAPH_BASE_URL, google_endpoint: str | None = None, ca_certs: str | Path | None = None,
-                 on_connected: Callable[[ConnectedAccount], Awaitable[None]] | None = None) -> None:
+                 gmail_mcp_url: str | None = None, on_connected: Callable[[ConnectedAccount], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.providers: dict[str, MicrosoftOAuth | GoogleOAuth] = {p.name: p for p in (microsoft, google) if p is not None}
         self.graph_url, self.google_endpoint, self.ca_certs = graph_url, google_endpoint, ca_certs
+        self.gmail_mcp_url = gmail_mcp_url
         self.on_connected = on_connected
 
     def start_connect(self, owner: Owner, provider: str) -> str:
@@ -99,7 +101,8 @@ class Accounts:
         stored = self.store.get(owner, "google")
         if not isinstance(oauth, GoogleOAuth) or stored is None:
             return None
-        return GoogleServices(oauth.credentials(stored.secret), api_endpoint=self.google_endpoint, ca_certs=self.ca_certs)
+        return GoogleServices(oauth.credentials(stored.secret), api_endpoint=self.google_endpoint, ca_certs=self.ca_certs,
+                              gmail_mcp_url=self.gmail_mcp_url)
 
     def routes(self) -> list[Route]:
         """`GET /oauth/{provider}/start?state=...` (redirects to the sign-in page) and `GET /oauth/{provider}/callback`."""
