@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import google.auth.exceptions
 import google.auth.transport.requests
 import httpx2
+import requests
 from google.auth.credentials import Credentials
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -42,6 +43,7 @@ class GmailMcp:
 
     def __init__(self, credentials: Credentials, url: str = GMAIL_MCP_URL, *, ca_certs: str | Path | None = None) -> None:
         self.credentials, self.url = credentials, url
+        self._ca_certs = str(ca_certs) if ca_certs else None
         self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_certs)) if ca_certs else True
         self._trust_env = not is_loopback(urlparse(url).hostname or "")
         self._auth = BearerAuth(self._token, self._refresh)
@@ -92,12 +94,13 @@ class GmailMcp:
         try:
             async with http, Client(streamable_http_client(self.url, http_client=http)) as client:
                 result = await client.call_tool(tool, arguments)
-        except ToolError:
-            raise
-        except (httpx2.HTTPError, OSError) as error:
-            raise ToolError(f"{action} failed: could not reach the Gmail MCP server at {self.url} ({type(error).__name__}); "
-                            f"check CODEMEM_GMAIL_MCP_URL and the network") from error
-        except Exception as error:   # the SDK's protocol and transport errors
+        except Exception as raised:   # the transport runs in a task group: errors may come wrapped in groups
+            error = _leaf(raised)
+            if isinstance(error, ToolError):
+                raise error from None
+            if isinstance(error, (httpx2.HTTPError, OSError)):
+                raise ToolError(f"{action} failed: could not reach the Gmail MCP server at {self.url} ({type(error).__name__}); "
+                                f"check CODEMEM_GMAIL_MCP_URL and the network") from error
             raise ToolError(f"{action} failed: the Gmail MCP server at {self.url} answered with an error "
                             f"({type(error).__name__}: {error}); try again later, {SWITCH}") from error
         if result.is_error or result.structured_content is None:
@@ -112,11 +115,25 @@ class GmailMcp:
 
     async def _refresh(self) -> str:
         try:
-            await asyncio.to_thread(self.credentials.refresh, google.auth.transport.requests.Request())
+            await asyncio.to_thread(self.credentials.refresh, google.auth.transport.requests.Request(self._session()))
         except (google.auth.exceptions.RefreshError, google.auth.exceptions.TransportError, NotImplementedError) as error:
             raise ToolError("the Google connection was revoked or expired; reconnect your Google account with /connect google",
                             status=401, code="reconnect:google") from error
         return self.credentials.token
+
+    def _session(self) -> requests.Session:
+        """For the token refresh: trusting `ca_certs` when given (REQUESTS_CA_BUNDLE would override it)."""
+        session = requests.Session()
+        if self._ca_certs:
+            session.trust_env, session.verify = False, self._ca_certs
+        return session
+
+
+def _leaf(error: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 def _message(summary: dict[str, Any]) -> GmailMessage:

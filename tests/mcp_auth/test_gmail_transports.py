@@ -3,11 +3,17 @@ and the Gmail MCP server (mcp) give the same results; what the MCP server cannot
 
 from __future__ import annotations
 
+import ssl
+
+import httpx
 import pytest
 from google.oauth2.credentials import Credentials
 
+from integrations.accounts import GoogleOAuth
+
 from integrations.blobs import BlobStore
 from integrations.context import ToolContext, use_context
+from integrations.emulator.faults import bearer_digest
 from integrations.emulator.seed import DEMO_TOKEN
 from integrations.errors import ToolError
 from integrations.google.client import GoogleServices
@@ -65,3 +71,26 @@ async def test_what_the_gmail_mcp_server_cannot_do_is_said_with_what_to_do_inste
     assert "cannot download attachments" in str(no_download.value)
     assert str(bad_query.value).startswith("searching Gmail for 'has:spreadsheet' failed: the Gmail MCP server said: ")
     assert "has:attachment" in str(bad_query.value)
+
+
+async def test_over_mcp_the_users_google_token_is_refreshed_after_a_401_and_a_revoked_one_says_reconnect(emulator) -> None:
+    oauth = GoogleOAuth("google-client", "google-secret", "http://codemem.test/oauth/google/callback",
+                        auth_uri=emulator.https_url + "/o/oauth2/v2/auth", token_uri=emulator.https_url + "/o/oauth2/token",
+                        ca_certs=emulator.ca_path)
+    url, secret = oauth.start("state-1")
+    async with httpx.AsyncClient(trust_env=False, verify=ssl.create_default_context(cafile=str(emulator.ca_path))) as browser:
+        code = httpx.URL((await browser.get(url)).headers["location"]).params["code"]
+    signed = oauth.finish(secret, {"code": code, "state": "state-1"})
+    credentials = oauth.credentials(signed.secret)
+    google = GoogleServices(credentials, gmail_mcp_url=emulator.url + "/mcp/gmail", ca_certs=emulator.ca_path)
+    first = credentials.token
+    httpx.post(emulator.url + "/_emulator/oauth/expire?provider=google", trust_env=False)
+    with use_context(ToolContext(graph=None, google=google, blobs=BlobStore())):
+        assert len(await gmail_search("", limit=3)) == 3
+        assert credentials.token != first, "the expired token was refreshed after the 401"
+        httpx.post(emulator.url + "/_emulator/oauth/revoke?provider=google", trust_env=False)
+        with pytest.raises(ToolError) as revoked:
+            await gmail_list_labels()
+    assert revoked.value.code == "reconnect:google" and "/connect google" in str(revoked.value)
+    tokens = {c["bearer"] for c in requests_to(emulator, "/mcp/gmail")}
+    assert tokens == {bearer_digest(first), bearer_digest(credentials.token)}, "only the user's own Google tokens went to the server"
