@@ -3,7 +3,7 @@ per-user OAuth of MCP servers, and a browser that follows the sign-in to CodeMem
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx

@@ -7,10 +7,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from bot.core.accounts import owner_from_key
 from integrations.emulator.faults import bearer_digest
 from integrations.errors import ToolError
-from integrations.mcp.oauth import provider_name
-from tests.mcp_auth.conftest import ALICE, BOB, requests_to, sign_in, user_key
+from integrations.mcp.oauth import McpOAuth, OAuthServer, provider_name
+from tests.mcp_auth.conftest import ALICE, BOB, CODEMEM_URL, requests_to, sign_in, user_key
 
 
 async def test_two_users_connect_two_accounts_and_never_share_a_token(emulator, oauth, store, mcp_client) -> None:
@@ -80,3 +81,15 @@ async def test_a_revoked_grant_says_reconnect(emulator, oauth, store, mcp_client
         await oauth.refreshed(user_key(ALICE), "gmail")
     assert str(refused.value) == "reconnect gmail: run /connect gmail" and refused.value.code == "reconnect:gmail"
     assert await oauth.bearer(user_key(BOB), "gmail") is None, "a user who never connected has no token"
+
+
+async def test_a_client_configured_for_the_server_is_used_instead_of_registering(emulator, store, gmail_url, mcp_client) -> None:
+    redirect = f"{CODEMEM_URL}/oauth/mcp/gmail/callback"
+    client = httpx.post(emulator.url + "/oauth/register", json={"redirect_uris": [redirect], "token_endpoint_auth_method": "client_secret_post"},
+                        trust_env=False).json()   # what an admin does once at the authorization server
+    configured = OAuthServer("gmail", gmail_url, client_id=client["client_id"], client_secret=client["client_secret"])
+    oauth = McpOAuth(store, lambda: [configured], redirect_base=CODEMEM_URL, owner_of=owner_from_key)
+    registrations = len(requests_to(emulator, "/oauth/register"))
+    assert (await sign_in(oauth, ALICE)).status_code == 200
+    assert len(requests_to(emulator, "/oauth/register")) == registrations, "no dynamic registration with a configured client"
+    assert store.get(ALICE, provider_name("gmail")).secret["client"]["client_id"] == client["client_id"]
