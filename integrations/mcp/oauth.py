@@ -117,7 +117,6 @@ class McpOAuth:
         self.redirect_base = redirect_base.rstrip("/")
         self.client_name, self.on_connected = client_name, on_connected
         self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_certs)) if ca_certs else True
-        self._registrations: dict[tuple[str, str], OAuthClientInformationFull] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def names(self) -> list[str]:
@@ -299,14 +298,12 @@ class McpOAuth:
         raise AccountError(f"the authorization server of {server.name} ({auth_server}) publishes no metadata (RFC 8414 or OpenID discovery)")
 
     async def _client(self, http: httpx2.AsyncClient, server: OAuthServer, metadata: OAuthMetadata) -> OAuthClientInformationFull:
-        """The configured client of `server`, else one registered dynamically (once per process and issuer)."""
+        """The configured client of `server`, else one registered dynamically for this sign-in (kept with the
+        connection, so a refresh uses it; registering each time never meets a registration the server forgot)."""
         if server.client_id:
             method = "client_secret_post" if server.client_secret else "none"
             return OAuthClientInformationFull(client_id=server.client_id, client_secret=server.client_secret,
                                               token_endpoint_auth_method=method, redirect_uris=[self.redirect_uri(server.name)])
-        key = (server.name, str(metadata.issuer))
-        if key in self._registrations:
-            return self._registrations[key]
         if metadata.registration_endpoint is None:
             raise AccountError(f"{server.name}'s authorization server offers no dynamic client registration: register CodeMem there "
                                f"(redirect URI {self.redirect_uri(server.name)}) and give the MCP server its client id and secret")
@@ -318,7 +315,6 @@ class McpOAuth:
             check_registration_usable(client)
         except OAuthRegistrationError as error:
             raise AccountError(f"{server.name}'s authorization server refused to register CodeMem ({error})") from None
-        self._registrations[key] = client
         return client
 
     def _require(self, name: str) -> OAuthServer:
