@@ -101,7 +101,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
             if not emulator_url:
                 emulator_url = stack.enter_context(EmulatorServer()).url
                 log.info("demo workspace: built-in emulator at %s", emulator_url)
-            workspace = DemoWorkspace(emulator_url)
+            workspace = DemoWorkspace(emulator_url, gmail_mcp_url=settings.gmail_mcp_endpoint(emulator_url))
         registry = MeteredRegistry(registry or default_registry())
         pool = WorkerPool() if settings.sandbox == "pool" else None
         if pool is not None:

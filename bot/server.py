@@ -74,6 +74,8 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
+        if codemem.connections.mcp is not None:
+            routes += codemem.connections.mcp.routes()
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
                                 log_level="info", log_config=None)
         freeze_startup_objects()

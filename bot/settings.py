@@ -10,6 +10,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from integrations.google.gmail_mcp import GMAIL_MCP_URL
+
 
 class Settings(BaseSettings):
     """Every setting CodeMem reads. The README's configuration table lists the same names."""
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     google_token_uri: str = Field("https://oauth2.googleapis.com/token", alias="GOOGLE_TOKEN_URI")
     graph_url: str = Field("https://graph.microsoft.com/v1.0", alias="CODEMEM_GRAPH_URL")
     google_api_url: str | None = Field(None, alias="CODEMEM_GOOGLE_API_URL")
+    google_transport: Literal["rest", "mcp"] = Field("rest", alias="CODEMEM_GOOGLE_TRANSPORT")
+    gmail_mcp_url: str | None = Field(None, alias="CODEMEM_GMAIL_MCP_URL")
     ca_certs: Path | None = Field(None, alias="CODEMEM_CA_CERTS")
     mcp_servers: str | None = Field(None, alias="CODEMEM_MCP_SERVERS")
     mcp_timeout: float = Field(30.0, gt=0, alias="CODEMEM_MCP_TIMEOUT")
@@ -81,6 +85,13 @@ class Settings(BaseSettings):
     def uses_accounts(self) -> bool:
         """True when users connect their own accounts (an OAuth client is configured); else the demo workspace."""
         return bool(self.microsoft_client_id or self.google_client_id)
+
+    def gmail_mcp_endpoint(self, emulator_url: str | None = None) -> str | None:
+        """Where Gmail goes with CODEMEM_GOOGLE_TRANSPORT=mcp (None with rest): CODEMEM_GMAIL_MCP_URL, else the
+        demo workspace's Gmail MCP server at `emulator_url`, else Google's."""
+        if self.google_transport != "mcp":
+            return None
+        return self.gmail_mcp_url or (f"{emulator_url.rstrip('/')}/mcp/gmail" if emulator_url else GMAIL_MCP_URL)
 
     def redirect_uri(self, provider: str) -> str:
         """Where the provider sends the browser back after sign-in."""

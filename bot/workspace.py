@@ -22,10 +22,11 @@ from skills_db.owner import Owner
 class DemoWorkspace:
     """Demo mode: every chat user works in the emulator's demo accounts (Microsoft and Google), with no OAuth."""
 
-    def __init__(self, emulator_url: str, *, ca_certs: str | Path | None = None) -> None:
+    def __init__(self, emulator_url: str, *, ca_certs: str | Path | None = None, gmail_mcp_url: str | None = None) -> None:
         self.emulator_url = emulator_url.rstrip("/")
         self._graph = make_graph_client(f"{self.emulator_url}/v1.0", DEMO_TOKEN)
-        self._google = GoogleServices(Credentials(DEMO_TOKEN), api_endpoint=self.emulator_url + "/", ca_certs=ca_certs)
+        self._google = GoogleServices(Credentials(DEMO_TOKEN), api_endpoint=self.emulator_url + "/", ca_certs=ca_certs,
+                                      gmail_mcp_url=gmail_mcp_url)
 
     def context_for(self, owner: Owner, *, dry_run: bool = False) -> ToolContext:
         """A fresh tool context (its own blob store) acting for `owner`."""
@@ -57,4 +58,5 @@ def connect_accounts(settings: Settings, connections: ConnectionStore,
                              settings.redirect_uri("google"), auth_uri=settings.google_auth_uri,
                              token_uri=settings.google_token_uri, ca_certs=settings.ca_certs)
     return Accounts(connections, microsoft=microsoft, google=google, graph_url=settings.graph_url,
-                    google_endpoint=settings.google_api_url, ca_certs=settings.ca_certs, on_connected=on_connected)
+                    google_endpoint=settings.google_api_url, gmail_mcp_url=settings.gmail_mcp_endpoint(),
+                    ca_certs=settings.ca_certs, on_connected=on_connected)

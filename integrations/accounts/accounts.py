@@ -44,15 +44,17 @@ class Accounts:
     """OAuth connections per chat user, stored encrypted in `store`.
 
     `graph_url` / `google_endpoint` / `ca_certs` point the clients at the emulator in tests; leave them
-    default for the real services. `on_connected` is awaited after a successful callback (e.g. to DM).
+    default for the real services. `gmail_mcp_url` sends Gmail through that Gmail MCP server instead of the
+    Gmail API. `on_connected` is awaited after a successful callback (e.g. to DM).
     """
 
     def __init__(self, store: ConnectionStore, *, microsoft: MicrosoftOAuth | None = None, google: GoogleOAuth | None = None,
                  graph_url: str = GRAPH_BASE_URL, google_endpoint: str | None = None, ca_certs: str | Path | None = None,
-                 on_connected: Callable[[ConnectedAccount], Awaitable[None]] | None = None) -> None:
+                 gmail_mcp_url: str | None = None, on_connected: Callable[[ConnectedAccount], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.providers: dict[str, MicrosoftOAuth | GoogleOAuth] = {p.name: p for p in (microsoft, google) if p is not None}
         self.graph_url, self.google_endpoint, self.ca_certs = graph_url, google_endpoint, ca_certs
+        self.gmail_mcp_url = gmail_mcp_url
         self.on_connected = on_connected
 
     def start_connect(self, owner: Owner, provider: str) -> str:
@@ -99,29 +101,30 @@ class Accounts:
         stored = self.store.get(owner, "google")
         if not isinstance(oauth, GoogleOAuth) or stored is None:
             return None
-        return GoogleServices(oauth.credentials(stored.secret), api_endpoint=self.google_endpoint, ca_certs=self.ca_certs)
+        return GoogleServices(oauth.credentials(stored.secret), api_endpoint=self.google_endpoint, ca_certs=self.ca_certs,
+                              gmail_mcp_url=self.gmail_mcp_url)
 
     def routes(self) -> list[Route]:
         """`GET /oauth/{provider}/start?state=...` (redirects to the sign-in page) and `GET /oauth/{provider}/callback`."""
         return [Route("/oauth/{provider}/start", self._start_route), Route("/oauth/{provider}/callback", self._callback_route)]
 
     async def _start_route(self, request: Request) -> Response:
-        return HTMLResponse(_page("Use the Connect button in chat", "Sign-in links are made by /connect in chat; open the button it gives you."), status_code=400)
+        return HTMLResponse(html_page("Use the Connect button in chat", "Sign-in links are made by /connect in chat; open the button it gives you."), status_code=400)
 
     async def _callback_route(self, request: Request) -> Response:
         provider = request.path_params["provider"]
         params = request.query_params
         if "error" in params:
-            return HTMLResponse(_page("Not connected", f"{params.get('error_description') or params['error']}. Run /connect {provider} in chat to try again."), status_code=400)
+            return HTMLResponse(html_page("Not connected", f"{params.get('error_description') or params['error']}. Run /connect {provider} in chat to try again."), status_code=400)
         if not params.get("state") or not params.get("code"):
-            return HTMLResponse(_page("Not connected", "The sign-in answer had no code or state. Run /connect again."), status_code=400)
+            return HTMLResponse(html_page("Not connected", "The sign-in answer had no code or state. Run /connect again."), status_code=400)
         try:
             account = await asyncio.to_thread(self.finish, provider, params["state"], params["code"])
         except AccountError as error:
-            return HTMLResponse(_page("Not connected", str(error)), status_code=400)
+            return HTMLResponse(html_page("Not connected", str(error)), status_code=400)
         if self.on_connected is not None:
             await self.on_connected(account)
-        return HTMLResponse(_page("Connected", f"{account.display_name} ({account.account}) is connected to CodeMem. You can close this tab."))
+        return HTMLResponse(html_page("Connected", f"{account.display_name} ({account.account}) is connected to CodeMem. You can close this tab."))
 
     def _provider(self, provider: str) -> MicrosoftOAuth | GoogleOAuth:
         oauth = self.providers.get(provider)
@@ -131,5 +134,6 @@ class Accounts:
         return oauth
 
 
-def _page(title: str, text: str) -> str:
+def html_page(title: str, text: str) -> str:
+    """A minimal HTML page (title and one paragraph) for the browser at the end of a sign-in."""
     return f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"

@@ -38,6 +38,7 @@ from integrations.emulator.graph_json import (
     user_json,
 )
 from integrations.emulator.mcp_tickets import MOUNT_PATH as TICKETS_PATH, tickets_app
+from integrations.emulator.mcp_gmail import GmailMcpEndpoint
 from integrations.emulator.oauth import OAuthApi, token_status
 from integrations.emulator.sheets import SheetsApi
 from integrations.emulator.state import ConflictBehavior, DriveNode, EmulatorState, Person, StoredAttachment, StoredMessage
@@ -551,9 +552,10 @@ class InspectionApi:
 
 
 def create_app(state: EmulatorState) -> Starlette:
-    """The emulator as an ASGI app serving `state`: Graph, Gmail, Sheets, OAuth and the inspection API."""
+    """The emulator as an ASGI app serving `state`: Graph, Gmail, Sheets, OAuth, MCP servers and the inspection API."""
     google = [_google_guarded(route, state) for route in (*GmailApi(state).routes(), *SheetsApi(state).routes())]
-    mcp = [Mount(TICKETS_PATH, app=tickets_app(state.tickets))]   # the tickets MCP server
+    mcp = [Mount(TICKETS_PATH, app=tickets_app(state.tickets)),   # the tickets MCP server
+           *GmailMcpEndpoint(state).routes()]   # the OAuth-protected Gmail MCP server at /mcp/gmail
     return Starlette(
         routes=[*InspectionApi(state).routes(), *OAuthApi(state).routes(), *mcp, *google, *GraphApi(state).routes()],
         middleware=[Middleware(FaultsAndLog, faults=state.faults, requests=state.requests)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +35,28 @@ class Fault:
 
 @dataclass
 class RequestRecord:
-    """One request the emulator answered (`faulted` when an injected fault answered it)."""
+    """One request the emulator answered (`faulted` when an injected fault answered it). `bearer` is the
+    `bearer_digest` of the request's bearer token ("" without one), so tests can tell whose token came."""
 
     method: str
     path: str
     query: str
     status: int
     faulted: bool = False
+    bearer: str = ""
+
+
+def bearer_digest(token: str) -> str:
+    """A short SHA-256 digest of a bearer token: what the request log keeps instead of the token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _bearer_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            return bearer_digest(token.strip()) if kind.lower() == "bearer" and token.strip() else ""
+    return ""
 
 
 class FaultsAndLog:
@@ -57,6 +73,7 @@ class FaultsAndLog:
             return
         method, path = scope["method"], scope["path"]
         query = unquote(scope.get("query_string", b"").decode("latin-1"))
+        bearer = _bearer_of(scope)
         fault = next((f for f in self.faults if f.matches(method, path)), None)
         if fault is not None:
             fault.times -= 1
@@ -65,7 +82,7 @@ class FaultsAndLog:
             if fault.status is not None:
                 await _drain(receive)
                 await _send_fault(send, fault, path)
-                self.requests.append(RequestRecord(method, path, query, fault.status, True))
+                self.requests.append(RequestRecord(method, path, query, fault.status, True, bearer))
                 return
         status = 500
 
@@ -78,7 +95,7 @@ class FaultsAndLog:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            self.requests.append(RequestRecord(method, path, query, status))
+            self.requests.append(RequestRecord(method, path, query, status, bearer=bearer))
 
 
 async def _drain(receive: Receive) -> None:

@@ -23,6 +23,10 @@ from integrations.emulator.state import EmulatorState, Person, StoredAttachment,
 GMAIL_PREFIX = "/gmail/v1/users/{user_id}"
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
+USER_LABELS = (
+    {"id": "Label_1", "name": "Invoices", "type": "user", "messageListVisibility": "show", "labelListVisibility": "labelShow"},
+    {"id": "Label_2", "name": "Vendors", "type": "user", "messageListVisibility": "show", "labelListVisibility": "labelShow"},
+)
 SYSTEM_LABELS = ("INBOX", "SENT", "DRAFT", "UNREAD", "STARRED", "IMPORTANT", "SPAM", "TRASH",
                  "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES", "CATEGORY_FORUMS")
 
@@ -55,7 +59,7 @@ def internal_date(moment: datetime) -> str:
 def message_resource(message: StoredMessage, format: str = "full", metadata_headers: list[str] | None = None) -> dict[str, Any]:
     """A Gmail `Message` resource in the requested format (minimal, metadata, full or raw)."""
     resource: dict[str, Any] = {
-        "id": message.gmail_id, "threadId": _thread_id(message), "labelIds": sorted(message.labels),
+        "id": message.gmail_id, "threadId": thread_id(message), "labelIds": sorted(message.labels),
         "snippet": " ".join(message.body_text.split())[:200], "historyId": str(10_000 + int(message.received.timestamp()) % 100_000),
         "internalDate": internal_date(message.received), "sizeEstimate": 1_200 + len(message.body_text) + sum(a.size for a in message.attachments),
     }
@@ -134,7 +138,7 @@ class GmailApi:
         page = matched[offset:offset + size]
         body: dict[str, Any] = {"resultSizeEstimate": len(matched)}
         if page:
-            body["messages"] = [{"id": m.gmail_id, "threadId": _thread_id(m)} for m in page]
+            body["messages"] = [{"id": m.gmail_id, "threadId": thread_id(m)} for m in page]
         if offset + size < len(matched):
             body["nextPageToken"] = str(offset + size)
         return JSONResponse(body)
@@ -168,7 +172,7 @@ class GmailApi:
 
     async def send(self, request: Request) -> Response:
         self._user(request)
-        message = self._parsed(await _raw_message(request), labels={"SENT"}, folder="sentitems")
+        message = self.parse_raw(await _raw_message(request), labels={"SENT"}, folder="sentitems")
         return JSONResponse(message_resource(self.state.add_message(message), "minimal"))
 
     async def create_draft(self, request: Request) -> Response:
@@ -178,7 +182,7 @@ class GmailApi:
         else:
             body = await _json(request)
             raw = _decode_raw((body.get("message") or {}).get("raw"))
-        message = self.state.add_message(self._parsed(raw, labels={"DRAFT"}, folder="drafts", draft=True))
+        message = self.state.add_message(self.parse_raw(raw, labels={"DRAFT"}, folder="drafts", draft=True))
         return JSONResponse({"id": "r" + message.gmail_id, "message": message_resource(message, "minimal")})
 
     async def list_labels(self, request: Request) -> Response:
@@ -188,8 +192,7 @@ class GmailApi:
         return JSONResponse({"labels": system + self._user_labels()})
 
     def _user_labels(self) -> list[dict[str, Any]]:
-        return [{"id": "Label_1", "name": "Invoices", "type": "user", "messageListVisibility": "show", "labelListVisibility": "labelShow"},
-                {"id": "Label_2", "name": "Vendors", "type": "user", "messageListVisibility": "show", "labelListVisibility": "labelShow"}]
+        return [dict(label) for label in USER_LABELS]
 
     def _user(self, request: Request) -> None:
         user = request.path_params["user_id"]
@@ -203,7 +206,8 @@ class GmailApi:
             raise GoogleError(404, "Requested entity was not found.")
         return message
 
-    def _parsed(self, raw: bytes, *, labels: set[str], folder: str, draft: bool = False) -> StoredMessage:
+    def parse_raw(self, raw: bytes, *, labels: set[str], folder: str, draft: bool = False) -> StoredMessage:
+        """A message of this mailbox (not stored yet) from an RFC 822 `raw` message, sent by its user."""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         recipients = [_person(a) for a in (parsed.get_all("To") or [])]
@@ -312,7 +316,8 @@ def _date_value(value: str) -> datetime:
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _thread_id(message: StoredMessage) -> str:
+def thread_id(message: StoredMessage) -> str:
+    """The id Gmail shows for the message's conversation."""
     return hashlib.sha1(message.conversation_id.encode()).hexdigest()[:16]
 
 

@@ -1,9 +1,12 @@
-"""Emulated Microsoft identity platform (v2.0) and Google OAuth 2.0 endpoints.
+"""Emulated Microsoft identity platform (v2.0) and Google OAuth 2.0 endpoints, and an OAuth 2.1
+authorization server for the emulator's MCP servers (RFC 8414 metadata, RFC 7591 dynamic client
+registration, PKCE S256 required, RFC 8707 audience-bound tokens).
 
-Authorization auto-consents as the demo user and redirects straight back with a code. The token
-endpoints check the client, the redirect URI and the PKCE verifier, issue access and refresh tokens
-(the ledger decides later whether a bearer token is still valid) and answer `invalid_grant` for a
-revoked or unknown refresh token, as the real services do.
+Authorization auto-consents (as the demo user, or for the MCP servers as the demo account named by
+`login_hint`) and redirects straight back with a code. The token endpoints check the client, the
+redirect URI and the PKCE verifier, issue access and refresh tokens (the ledger decides later whether a
+bearer token is still valid) and answer `invalid_grant` for a revoked or unknown refresh token, as the
+real services do.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from integrations.emulator.seed import DEMO_TOKEN
 from integrations.emulator.state import EmulatorState, IssuedToken
 
 MICROSOFT_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 ACCESS_TOKEN_SECONDS = 3600
 ACCESS_TOKEN_PREFIX = "emu-at-"
 GOOGLE_USER_ID = "108234567890123456789"
+MCP_PROVIDER = "mcp"
+MCP_SCOPES = ("gmail.readonly", "gmail.compose", "gmail.modify")
 
 
 def microsoft_authority(base_url: str) -> str:
@@ -38,6 +44,25 @@ def google_client_config(base_url: str, client_id: str, client_secret: str, redi
     base = base_url.rstrip("/")
     return {"web": {"client_id": client_id, "client_secret": client_secret, "auth_uri": f"{base}/o/oauth2/v2/auth",
                     "token_uri": f"{base}/o/oauth2/token", "redirect_uris": [redirect_uri]}}
+
+
+def mcp_token_account(state: EmulatorState, token: str, resource: str) -> tuple[str | None, str]:
+    """(the demo account a bearer token acts for, or None; why it is refused) for the MCP server at `resource`.
+
+    Accepted: a token of the MCP authorization server issued for exactly `resource` (RFC 8707 audience), a
+    token of the emulated Google sign-in (Google's own Gmail MCP server takes Google tokens), and the demo token.
+    """
+    if token == DEMO_TOKEN:
+        return state.user.address, ""
+    issued = state.oauth.access_tokens.get(token)
+    if issued is None or issued.provider not in (MCP_PROVIDER, "google"):
+        return None, "The access token was not issued by this server's authorization server."
+    if issued.provider == MCP_PROVIDER and issued.resource.rstrip("/") != resource.rstrip("/"):
+        return None, f"The access token was issued for another resource ({issued.resource or 'none'}), not {resource}."
+    problem = token_status(state, token)
+    if problem is not None:
+        return None, problem
+    return issued.account or state.user.address, ""
 
 
 def token_status(state: EmulatorState, token: str) -> str | None:
@@ -67,6 +92,10 @@ class OAuthApi:
             Route("/o/oauth2/v2/auth", self.authorize_google),
             Route("/o/oauth2/token", self.token_google, methods=["POST"]),
             Route("/o/oauth2/revoke", self.revoke_google, methods=["POST"]),
+            Route("/.well-known/oauth-authorization-server", self.mcp_metadata),
+            Route("/oauth/register", self.register_mcp_client, methods=["POST"]),
+            Route("/oauth/authorize", self.authorize_mcp),
+            Route("/oauth/token", self.token_mcp, methods=["POST"]),
         ]
 
     # --- Microsoft ----------------------------------------------------------------------------
@@ -140,9 +169,67 @@ class OAuthApi:
         issued.revoked = True
         return Response(status_code=200)
 
+    # --- the MCP servers' authorization server ---------------------------------------------------
+
+    async def mcp_metadata(self, request: Request) -> Response:
+        origin = _origin(request)
+        return JSONResponse({
+            "issuer": origin, "authorization_endpoint": f"{origin}/oauth/authorize", "token_endpoint": f"{origin}/oauth/token",
+            "registration_endpoint": f"{origin}/oauth/register", "scopes_supported": list(MCP_SCOPES),
+            "response_types_supported": ["code"], "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "code_challenge_methods_supported": ["S256"],
+        })
+
+    async def register_mcp_client(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        uris = body.get("redirect_uris") if isinstance(body, dict) else None
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) and u for u in uris):
+            return JSONResponse({"error": "invalid_redirect_uri", "error_description": "redirect_uris must list at least one URI."}, status_code=400)
+        method = body.get("token_endpoint_auth_method") or "client_secret_basic"
+        if method not in ("client_secret_post", "client_secret_basic", "none"):
+            return JSONResponse({"error": "invalid_client_metadata", "error_description": f"token_endpoint_auth_method {method!r} is not supported."}, status_code=400)
+        client = {**body, "client_id": "emu-client-" + secrets.token_urlsafe(12), "client_id_issued_at": int(time.time()),
+                  "token_endpoint_auth_method": method, "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}
+        if method != "none":
+            client["client_secret"] = "emu-secret-" + secrets.token_urlsafe(24)
+        self.state.oauth.clients[client["client_id"]] = client
+        return JSONResponse(client, status_code=201)
+
+    async def authorize_mcp(self, request: Request) -> Response:
+        params = request.query_params
+        client = self.state.oauth.clients.get(params.get("client_id", ""))
+        if client is None or params.get("redirect_uri") not in client["redirect_uris"]:
+            return JSONResponse({"error": "invalid_request", "error_description": "Unknown client, or a redirect_uri it did not register."}, status_code=400)
+        if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
+            return _redirect_error(params, "invalid_request", "PKCE with code_challenge_method=S256 is required.")
+        if not params.get("resource"):
+            return _redirect_error(params, "invalid_target", "The resource parameter (RFC 8707) is required.")
+        hint = params.get("login_hint") or self.state.user.address
+        account = self.state.account(hint)
+        if account is None:
+            known = ", ".join([self.state.user.address, *self.state.accounts])
+            return _redirect_error(params, "access_denied", f"No demo account {hint!r}; the emulator has {known}.")
+        return self._authorize(request, MCP_PROVIDER, account=account.user.address, resource=params["resource"])
+
+    async def token_mcp(self, request: Request) -> Response:
+        fields = await _form(request)
+        client = self.state.oauth.clients.get(fields.get("client_id", ""))
+        if client is None or not _client_authenticated(client, fields, request):
+            return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed."}, status_code=401)
+        issued = self._exchange(fields, MCP_PROVIDER)
+        if isinstance(issued, Response):
+            return issued
+        grant, access, refresh = issued
+        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS,
+                             "scope": grant["scope"], "refresh_token": refresh})
+
     # --- shared -------------------------------------------------------------------------------
 
-    def _authorize(self, request: Request, provider: str) -> Response:
+    def _authorize(self, request: Request, provider: str, *, account: str = "", resource: str = "") -> Response:
         params = request.query_params
         redirect_uri, client_id = params.get("redirect_uri"), params.get("client_id")
         if not redirect_uri or not client_id or params.get("response_type") != "code":
@@ -152,6 +239,7 @@ class OAuthApi:
             "provider": provider, "client_id": client_id, "redirect_uri": redirect_uri, "scope": params.get("scope", ""),
             "nonce": params.get("nonce", ""), "code_challenge": params.get("code_challenge", ""),
             "code_challenge_method": params.get("code_challenge_method", "plain"),
+            "account": account or self.state.user.address, "resource": resource,
         }
         answer = {"code": code}
         if params.get("state"):
@@ -171,19 +259,25 @@ class OAuthApi:
                 return _invalid_grant("The redirect URI or client does not match the authorization request.")
             if grant["code_challenge"] and not _pkce_ok(grant, fields.get("code_verifier", "")):
                 return _invalid_grant("The code_verifier does not match the code_challenge supplied in the authorization request.")
+            if grant["resource"] and fields.get("resource") != grant["resource"]:
+                return JSONResponse({"error": "invalid_target", "error_description": "The resource does not match the authorization request."}, status_code=400)
             refresh = "emu-rt-" + secrets.token_urlsafe(32)
             scope = _granted_scope(grant["scope"], provider)
-            ledger.refresh_tokens[refresh] = IssuedToken(provider, grant["client_id"], scope, float("inf"))
+            ledger.refresh_tokens[refresh] = IssuedToken(provider, grant["client_id"], scope, float("inf"),
+                                                         account=grant["account"], resource=grant["resource"])
         elif kind == "refresh_token":
             refresh = fields.get("refresh_token", "")
             known = ledger.refresh_tokens.get(refresh)
-            if known is None or known.revoked or known.provider != provider:
+            if known is None or known.revoked or known.provider != provider or known.client_id != fields.get("client_id", known.client_id):
                 return _invalid_grant("The refresh token has been revoked or has expired; the user must sign in again.")
-            grant = {"scope": known.scope, "client_id": known.client_id, "nonce": ""}
+            if known.resource and fields.get("resource", known.resource) != known.resource:
+                return JSONResponse({"error": "invalid_target", "error_description": "The resource does not match the grant."}, status_code=400)
+            grant = {"scope": known.scope, "client_id": known.client_id, "nonce": "", "account": known.account, "resource": known.resource}
         else:
             return JSONResponse({"error": "unsupported_grant_type", "error_description": f"grant_type {kind!r} is not supported."}, status_code=400)
         access = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        ledger.access_tokens[access] = IssuedToken(provider, grant["client_id"], grant["scope"], time.time() + ACCESS_TOKEN_SECONDS)
+        ledger.access_tokens[access] = IssuedToken(provider, grant["client_id"], grant["scope"], time.time() + ACCESS_TOKEN_SECONDS,
+                                                   account=grant["account"], resource=grant["resource"])
         return grant, access, refresh
 
 
@@ -195,6 +289,24 @@ async def _form(request: Request) -> dict[str, str]:
         client_id, _, _ = base64.b64decode(value).decode().partition(":")
         fields["client_id"] = unquote(client_id)
     return fields
+
+
+def _client_authenticated(client: dict[str, Any], fields: dict[str, str], request: Request) -> bool:
+    """Whether the token request proves `client` (its secret in the body or the Basic header; none for public clients)."""
+    if client["token_endpoint_auth_method"] == "none":
+        return True
+    secret = fields.get("client_secret")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        secret = unquote(base64.b64decode(value).decode().partition(":")[2])
+    return secret is not None and secrets.compare_digest(secret, client["client_secret"])
+
+
+def _redirect_error(params: Any, error: str, description: str) -> Response:
+    """An authorization error sent back to the client's redirect URI (RFC 6749 section 4.1.2.1)."""
+    answer = {"error": error, "error_description": description, **({"state": params["state"]} if params.get("state") else {})}
+    redirect_uri = params["redirect_uri"]
+    return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}", status_code=302)
 
 
 def _granted_scope(requested: str, provider: str) -> str:

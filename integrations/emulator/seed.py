@@ -18,6 +18,9 @@ DEMO_OWN_DOMAIN = "contoso.com"
 DEMO_USER_ID = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
 DEMO_DRIVE_ID = "b!cG9ydGFsLWFsZXgtd2lsYmVyLWRyaXZl"
 DEMO_TOKEN = "demo-token"
+SECOND_USER_NAME = "Megan Bowen"
+SECOND_USER_EMAIL = "megan@contoso.com"
+SECOND_USER_ID = "48d31887-5fad-4d73-a9f5-3c356e68a038"
 
 MAILBOX_DAYS = 45
 MAX_MESSAGES = 100_000
@@ -224,7 +227,27 @@ def build_demo_workspace(now: datetime, messages: int = 60, seed: int = 7) -> Em
             )
         )
     stored.sort(key=lambda m: m.received, reverse=True)
-    return EmulatorState(user, DEMO_USER_ID, stored, _demo_drive(user, now), _demo_spreadsheets())
+    state = EmulatorState(user, DEMO_USER_ID, stored, _demo_drive(user, now), _demo_spreadsheets())
+    second = _second_account(now)
+    state.accounts[second.user.address] = second
+    return state
+
+
+def _second_account(now: datetime) -> EmulatorState:
+    """Megan Bowen's small workspace: a second demo account that another chat user can connect."""
+    user = Person(SECOND_USER_NAME, SECOND_USER_EMAIL)
+    subjects = ("Quarterly planning notes", "Northwind Traders contract renewal", "Team offsite agenda")
+    senders = (Person("Adele Vance", "adele@contoso.com"), Person("Priya Raman", "priya@northwindtraders.com"),
+               Person("Nestor Wilke", "nestor@contoso.com"))
+    messages = [
+        StoredMessage(id=f"AAMkADMeganMsg{index:04d}=", subject=subject, sender=sender, to=[user],
+                      received=now - timedelta(days=index + 1, hours=3), body_text=f"Hi Megan,\n\n{subject}.\n\n{sender.name}",
+                      conversation_id=f"AAQkADMeganConv{index:04d}=", internet_message_id=f"<megan-{index}@contoso.com>",
+                      is_read=index > 0, labels={"INBOX"} | ({"UNREAD"} if index == 0 else set()))
+        for index, (subject, sender) in enumerate(zip(subjects, senders))
+    ]
+    drive = Drive("b!bWVnYW4tYm93ZW4tZHJpdmU", user, now - timedelta(days=300))
+    return EmulatorState(user, SECOND_USER_ID, messages, drive)
 
 
 DEMO_SPREADSHEET_ID = "1DemoVendorsSheetK9xQ2mB7vL4pT8wZ3nR6cY5hJ0aE"

@@ -247,22 +247,27 @@ class Spreadsheet:
 
 @dataclass
 class IssuedToken:
-    """A token the emulator's OAuth endpoints handed out."""
+    """A token the emulator's OAuth endpoints handed out; `account` is whose it is, `resource` the RFC 8707
+    audience it was issued for ("" when none was asked for)."""
 
     provider: str
     client_id: str
     scope: str
     expires: float
     revoked: bool = False
+    account: str = ""
+    resource: str = ""
 
 
 @dataclass
 class OAuthLedger:
-    """Pending authorization codes and issued tokens of the emulated Microsoft and Google sign-in."""
+    """Pending authorization codes, issued tokens and dynamically registered clients (RFC 7591) of the
+    emulated sign-in services."""
 
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     access_tokens: dict[str, IssuedToken] = field(default_factory=dict)
     refresh_tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def revoke(self, provider: str | None = None) -> int:
         """Revoke every token of `provider` (all providers when None); returns how many refresh tokens."""
@@ -283,7 +288,8 @@ class OAuthLedger:
 class EmulatorState:
     """Everything the emulator serves; `reset()` returns to the state it was created with.
 
-    `messages` are kept newest first; `message()` and `gmail_message()` are dictionary lookups.
+    `messages` are kept newest first; `message()` and `gmail_message()` are dictionary lookups. `accounts`
+    holds the workspaces of further demo accounts by address (a second user signs in as one of them).
     """
 
     def __init__(
@@ -298,6 +304,7 @@ class EmulatorState:
         self.faults: list[Fault] = []
         self.oauth = OAuthLedger()
         self.tickets = TicketBook.seeded()   # served by the tickets MCP server (mcp_tickets.py)
+        self.accounts: dict[str, EmulatorState] = {}
         self._set_messages(messages)
         self._initial = ([m.snapshot() for m in messages], copy.deepcopy(drive), copy.deepcopy(self.spreadsheets))
 
@@ -313,6 +320,14 @@ class EmulatorState:
         self.faults.clear()
         self.oauth = OAuthLedger()
         self.tickets.reset()
+        for other in self.accounts.values():
+            other.reset()
+
+    def account(self, address: str) -> EmulatorState | None:
+        """The workspace of the demo account `address`: this one for its own user, else one of `accounts`."""
+        if address.lower() == self.user.address.lower():
+            return self
+        return self.accounts.get(address.lower())
 
     def message(self, message_id: str) -> StoredMessage | None:
         return self._by_id.get(message_id)

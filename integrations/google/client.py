@@ -20,6 +20,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import HttpRequest
 
 from integrations.errors import ToolError
+from integrations.google.gmail_mcp import GmailMcp
 from integrations.network import is_loopback
 
 _log = logging.getLogger(__name__)
@@ -41,10 +42,13 @@ _HINTS_BY_STATUS: dict[int, str] = {
 
 class GoogleServices:
     """The user's Gmail and Sheets services. `api_endpoint` None means Google itself; the emulator's
-    base URL otherwise (`ca_certs` to trust its HTTPS certificate)."""
+    base URL otherwise (`ca_certs` to trust its HTTPS certificate). With `gmail_mcp_url`, Gmail goes through
+    that Gmail MCP server instead of the Gmail API (`gmail_mcp`)."""
 
-    def __init__(self, credentials: Credentials, *, api_endpoint: str | None = None, ca_certs: str | Path | None = None) -> None:
+    def __init__(self, credentials: Credentials, *, api_endpoint: str | None = None, ca_certs: str | Path | None = None,
+                 gmail_mcp_url: str | None = None) -> None:
         self.credentials = credentials
+        self.gmail_mcp = GmailMcp(credentials, gmail_mcp_url, ca_certs=ca_certs) if gmail_mcp_url else None
         self._ca_certs = str(ca_certs) if ca_certs else None
         self._loopback = api_endpoint is not None and is_loopback(urlparse(api_endpoint).hostname or "")
         self._local = threading.local()

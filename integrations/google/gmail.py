@@ -1,4 +1,8 @@
-"""Gmail tools: search with Gmail query syntax, read messages and attachments, send, draft, labels."""
+"""Gmail tools: search with Gmail query syntax, read messages and attachments, send, draft, labels.
+
+They call the Gmail API, or Google's Gmail MCP server when the deployment chose it
+(`CODEMEM_GOOGLE_TRANSPORT=mcp`: `GoogleServices.gmail_mcp`); signatures and results are the same either way.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ async def gmail_search(query: str = "", limit: int = 50) -> list[GmailMessage]:
     if not 1 <= limit <= MAX_LIMIT:
         raise ToolError(f"gmail_search: limit must be between 1 and {MAX_LIMIT}, got {limit}")
     google = current_context().require_google()
+    if google.gmail_mcp is not None:
+        return await google.gmail_mcp.search(query, limit)
     ids: list[str] = []
     token: str | None = None
     while len(ids) < limit:
@@ -64,6 +70,8 @@ async def gmail_get_message(message_id: str) -> GmailMessageDetail:
     message_id: an id from gmail_search.
     """
     google = current_context().require_google()
+    if google.gmail_mcp is not None:
+        return await google.gmail_mcp.get_message(message_id)
     request = google.gmail_messages.get(userId="me", id=message_id, format="full")
     resource = await google.execute(request, action=f"reading Gmail message {message_id!r}", retry_safe=True, provider_scope=READ)
     headers = _headers(resource)
@@ -89,6 +97,8 @@ async def gmail_get_attachment(message_id: str, attachment_id: str) -> FileRef:
     """
     ctx = current_context()
     google = ctx.require_google()
+    if google.gmail_mcp is not None:
+        raise not_offered("download attachments", "read the message with gmail_get_message and ask the user for the file")
     action = f"downloading attachment of Gmail message {message_id!r}"
     message = await google.execute(google.gmail_messages.get(userId="me", id=message_id, format="full"), action=action, retry_safe=True, provider_scope=READ)
     part = next((p for p in _parts(message.get("payload") or {}) if (p.get("body") or {}).get("attachmentId") == attachment_id), None)
@@ -108,6 +118,8 @@ async def gmail_send(to: list[str], subject: str, body: str, cc: list[str] | Non
     In a dry run nothing is sent and the result shows what would be.
     """
     ctx = current_context()
+    if ctx.google is not None and ctx.google.gmail_mcp is not None:
+        raise not_offered("send mail", "save it with gmail_create_draft for the user to review and send")
     raw = _compose(to, subject, body, cc or [], attachments or [])
     if ctx.dry_run:
         return SentMessage(id="", draft_id="", to=to, subject=subject, dry_run=True)
@@ -124,9 +136,14 @@ async def gmail_create_draft(to: list[str], subject: str, body: str, cc: list[st
     """
     ctx = current_context()
     raw = _compose(to, subject, body, cc or [], attachments or [])
+    over_mcp = ctx.google is not None and ctx.google.gmail_mcp is not None
+    if over_mcp and attachments:
+        raise not_offered("attach files to a draft", "save the draft without attachments and say where the files are")
     if ctx.dry_run:
         return SentMessage(id="", draft_id="", to=to, subject=subject, dry_run=True)
     google = ctx.require_google()
+    if google.gmail_mcp is not None:
+        return await google.gmail_mcp.create_draft(to, subject, body, cc or [])
     draft = await google.execute(google.gmail_drafts.create(userId="me", body={"message": {"raw": raw}}),
                                  action=f"saving draft {subject!r}", retry_safe=False, provider_scope=COMPOSE)
     return SentMessage(id=draft["message"]["id"], draft_id=draft["id"], to=to, subject=subject, dry_run=False)
@@ -136,6 +153,8 @@ async def gmail_create_draft(to: list[str], subject: str, body: str, cc: list[st
 async def gmail_list_labels() -> list[GmailLabel]:
     """List the user's Gmail labels (system ones such as INBOX and UNREAD, and their own)."""
     google = current_context().require_google()
+    if google.gmail_mcp is not None:
+        return await google.gmail_mcp.list_labels()
     result = await google.execute(google.gmail_labels.list(userId="me"), action="listing Gmail labels", retry_safe=True, provider_scope=READ)
     return [GmailLabel(id=l["id"], name=l["name"], type=l.get("type", "user")) for l in result.get("labels", [])]
 
@@ -148,18 +167,29 @@ async def gmail_change_labels(message_id: str, add: list[str] | None = None, rem
     """
     ctx = current_context()
     google = ctx.require_google()
-    labels = await google.execute(google.gmail_labels.list(userId="me"), action="listing Gmail labels", retry_safe=True, provider_scope=READ)
-    by_name = {l["name"].lower(): l["id"] for l in labels.get("labels", [])} | {l["id"].lower(): l["id"] for l in labels.get("labels", [])}
+    labels = await gmail_list_labels()
+    by_name = {l.name.lower(): l.id for l in labels} | {l.id.lower(): l.id for l in labels}
     unknown = [n for n in [*(add or []), *(remove or [])] if n.lower() not in by_name]
     if unknown:
         raise ToolError(f"gmail_change_labels: unknown label {', '.join(map(repr, unknown))}; see gmail_list_labels for the names")
     body = {"addLabelIds": [by_name[n.lower()] for n in add or []], "removeLabelIds": [by_name[n.lower()] for n in remove or []]}
+    if google.gmail_mcp is not None:
+        if ctx.dry_run:
+            current = set(await google.gmail_mcp.labels_of(message_id))
+            return sorted((current | set(body["addLabelIds"])) - set(body["removeLabelIds"]))
+        return await google.gmail_mcp.change_labels(message_id, body["addLabelIds"], body["removeLabelIds"])
     if ctx.dry_run:
         current = await google.execute(google.gmail_messages.get(userId="me", id=message_id, format="minimal"), action="reading labels", retry_safe=True, provider_scope=READ)
         return sorted((set(current.get("labelIds", [])) | set(body["addLabelIds"])) - set(body["removeLabelIds"]))
     result = await google.execute(google.gmail_messages.modify(userId="me", id=message_id, body=body),
                                   action=f"changing labels of Gmail message {message_id!r}", retry_safe=True, provider_scope=MODIFY)
     return sorted(result.get("labelIds", []))
+
+
+def not_offered(what: str, instead: str) -> ToolError:
+    """The error for what the Gmail MCP server does not do, with what to do instead."""
+    return ToolError(f"the Gmail MCP server (CODEMEM_GOOGLE_TRANSPORT=mcp) cannot {what}: {instead}, "
+                     "or set CODEMEM_GOOGLE_TRANSPORT=rest to use the Gmail API", code="not_offered_over_mcp")
 
 
 def _message(resource: dict[str, Any]) -> GmailMessage:
@@ -191,11 +221,12 @@ def _body_text(parts: list[dict[str, Any]]) -> str:
             data = (part.get("body") or {}).get("data")
             if part.get("mimeType") == wanted and data and not part.get("filename"):
                 text = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode("utf-8", "replace")
-                return _html_to_text(text) if wanted == "text/html" else text
+                return html_to_text(text) if wanted == "text/html" else text
     return ""
 
 
-def _html_to_text(html: str) -> str:
+def html_to_text(html: str) -> str:
+    """The readable text of an HTML mail body."""
     text = re.sub(r"(?is)<(script|style).*?</\1>", "", html)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>", "\n", text)
     return unescape(re.sub(r"<[^>]+>", "", text)).strip()
