@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from bot.extras import MissingExtra
 from bot.settings import Settings
 
 app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into code and code into skills.",
@@ -45,7 +46,7 @@ def serve() -> None:
     configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_server(settings, teams))
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
@@ -63,7 +64,7 @@ def worker() -> None:
     configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_worker(settings, TeamsSettings()))
-    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
@@ -97,7 +98,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     configure_logging(logging.WARNING)
     try:
         asyncio.run(main())
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import extras
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app, http_routes
 from bot.surfaces.slack_ack import AfterAck
 from bot.surfaces.slack_install import SlackInstallSettings
-from bot.surfaces.teams import build_teams_app
 from bot.surfaces.teams_settings import TeamsSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
     else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set; the OAuth
     callbacks under /oauth/ when accounts are configured."""
+    if teams_settings.enabled:
+        extras.require("teams", "Teams (TEAMS_APP_ID)")
     log.info(configure_tracing())
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
         if settings.jobs == "inprocess":
@@ -71,6 +73,8 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             else:
                 routes += http_routes(slack, install)
         if teams_settings.enabled:
+            from bot.surfaces.teams import build_teams_app   # the `teams` extra, checked above
+
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
