@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import secrets
 from pathlib import Path
 
 import typer
 
+from bot.db_cli import db_cli
 from bot.extras import MissingExtra
 from bot.settings import Settings
 
 app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into code and code into skills.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"codemem {importlib.metadata.version('codemem')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Show the version and exit.")) -> None:
+    """CodeMem: a Slack and Teams bot that turns requests into code and code into skills."""
 
 
 def configure_logging(level: int, settings: Settings | None = None) -> None:
@@ -24,8 +38,10 @@ def configure_logging(level: int, settings: Settings | None = None) -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
+def serve(host: str = typer.Option(None, help="The address to listen on (default: CODEMEM_HOST, else 0.0.0.0)."),
+          port: int = typer.Option(None, min=0, max=65535,
+                                   help="The port; 0 picks a free one (default: CODEMEM_PORT, else 3000).")) -> None:
+    """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_HOST:CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
     from bot.app import SettingsError
     from skills_db.connections import SecretKeyError
@@ -34,6 +50,8 @@ def serve() -> None:
     from bot.surfaces.teams_settings import TeamsSettings
 
     settings, teams = Settings(), TeamsSettings()
+    settings = settings.model_copy(update={name: value for name, value in (("host", host), ("port", port))
+                                           if value is not None})
     slack_missing = settings.missing_for_slack(oauth_install=SlackInstallSettings().enabled)
     teams_missing = teams.missing_for_teams() if teams.app_id else []
     if (slack_missing and not teams.enabled) or teams_missing:
@@ -102,6 +120,8 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
+
+app.add_typer(db_cli, name="db")
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)
 app.add_typer(teams_cli, name="teams")
