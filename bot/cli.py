@@ -13,6 +13,7 @@ import typer
 from bot.db_cli import db_cli
 from bot.extras import MissingExtra
 from bot.settings import Settings
+from bot.skill_cli import skill_cli
 
 app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into code and code into skills.",
                   no_args_is_help=True)
@@ -122,6 +123,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
 
 
 app.add_typer(db_cli, name="db")
+app.add_typer(skill_cli, name="skill")
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)
 app.add_typer(teams_cli, name="teams")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bot.core.proposals import Proposals, tool_uses
 from bot.core.surface import Surfaces
-from bot.core.views import (Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm, SkillDetail,
+from bot.core.views import (DeleteConfirmation, Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm, SkillDetail,
                             SkillList, SkillRunReport, SkillSummary, ThreadRef, View, usage_text)
 from bot.runtime.jobs import Jobs
 from bot.runtime.skill_runner import PreparedRun, SkillRunner
@@ -38,6 +38,7 @@ USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values 
          "`folder=\"Email Attachments\"`) · `/skill show NAME` · `/skill history NAME` · "
          "`/skill schedule NAME \"0 9 * * 1\" tz=Europe/Paris key=value …` · `/skill unschedule NAME` · "
          "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · `/skill help`")
+DELETE_WORDS = ("yes", "--yes")
 REFUSED = "That is not yours to use: only the person it belongs to can click it."
 
 
@@ -181,8 +182,59 @@ class Skills:
 
     async def _command_delete(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         skill = self._own(caller.user, name)
-        self.store.delete(skill.id, caller.user)
+        if [word.lower() for word in rest] in ([word] for word in DELETE_WORDS):
+            return self._delete(caller.user, skill)
+        return self.delete_confirmation(caller.user, skill)
+
+    def delete_confirmation(self, user: Owner, skill: Skill) -> DeleteConfirmation:
+        """What `/skill delete` asks before deleting the owner's skill: what goes with it, in words."""
+        versions = len(self.store.versions(skill.id, user))
+        runs = self.store.run_count(skill.id)
+        schedule = self.store.schedules.get(skill.id, user)
+        shares = len(self.store.sharing.shares(skill.id, user))
+        goes = [_count(versions, "version"), _count(runs, "recorded run")]
+        if schedule is not None:
+            goes.append(f"its schedule ({describe(schedule)})")
+        if shares:
+            goes.append(_count(shares, "share") + " with its approvals")
+        return DeleteConfirmation(skill.id, skill.name, ", ".join(goes[:-1]) + " and " + goes[-1])
+
+    def confirm_delete(self, user: Owner, value: str) -> Notice:
+        """The owner clicked Delete on a `DeleteConfirmation` (`skill_id:name`); a second click says it is done.
+        Anyone else, or a forged value, is refused without detail."""
+        skill_id, _, name = value.partition(":")
+        try:
+            skill = self.store.get(int(skill_id), user)
+        except SkillNotFound:
+            # gone: deleted by this user (recorded when they did), or never theirs to see
+            if not self.store.mark_event_processed(_deleted_key(skill_id, user)):
+                return Notice(f"`{name}` is already deleted.")
+            return Notice(REFUSED, error=True)
+        except ValueError:
+            return Notice(REFUSED, error=True)
+        if not skill.is_owned_by(user):
+            return Notice(REFUSED, error=True)
+        return self._delete(user, skill)
+
+    def _delete(self, user: Owner, skill: Skill) -> Notice:
+        self.store.delete(skill.id, user)
+        self.store.mark_event_processed(_deleted_key(str(skill.id), user))
         return Notice(f"Deleted `{skill.name}` with its versions, runs, schedule and shares.")
+
+    # ---------------------------------------------------------------------------------- skills as files
+
+    def export(self, caller: Caller, name: str) -> tuple[str, str]:
+        """The caller's skill `name` (or one shared with them) as a readable `.py` file: (file name, text)."""
+        skill = self._find(caller, name)
+        return f"{skill.name}.py", self.store.export_file(skill.id, caller)
+
+    def import_file(self, user: Owner, text: str, *, name: str | None = None) -> Notice:
+        """Read an exported file into the user's skills (a new skill, or a new version of theirs of that name)
+        and approve it: the person importing has read it. Raises `SkillStoreError` for a file that is not one."""
+        skill, row = self.store.import_file(user, text, name=name)
+        self.store.approve(skill.id, user, row.version, note="imported from a file")
+        return Notice(f"Imported `{skill.name}` as version {row.version} with parameters {usage_text(row.parameters)}. "
+                      f"Run it with `/skill run {skill.name}`.")
 
     # -------------------------------------------------------------------------------------- views of skills
 
@@ -386,6 +438,14 @@ def _payload(where: ThreadRef, caller: Caller, prepared: PreparedRun) -> dict[st
     return {"where": asdict(where), "user": asdict(caller.user), "channel": caller.channel,
             "skill_id": prepared.skill.id, "version": prepared.version.version,
             "arguments": {k: argument_text(v) for k, v in prepared.arguments.items()}, "trigger": prepared.trigger}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _deleted_key(skill_id: str, user: Owner) -> str:
+    return f"skill-deleted:{skill_id}:{user.platform}:{user.team}:{user.user}"
 
 
 def _user_key(user: Owner) -> str:

@@ -31,8 +31,8 @@ from bot.app import CodeMem
 from bot.core.skills import refusal
 from bot.core.views import Notice, Progress, RunForm, SaveForm, ScheduleForm, ThreadRef, View
 from bot.settings import Settings
-from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, HISTORY_ACTION, PREVIEW_ACTION,
-                                       PROPOSAL_APPROVE_ACTION, PROPOSAL_DISMISS_ACTION, PROPOSAL_EDIT_ACTION,
+from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, DELETE_ACTION, HISTORY_ACTION,
+                                       PREVIEW_ACTION, PROPOSAL_APPROVE_ACTION, PROPOSAL_DISMISS_ACTION, PROPOSAL_EDIT_ACTION,
                                        RETRY_ACTION, RUN_ACTION, RUN_MODAL, SAVE_FORM_ACTION, SAVE_MODAL,
                                        SAVE_SKILL_ACTION, SCHEDULE_ACTION, SCHEDULE_MODAL, SHARE_APPROVE_ACTION,
                                        SHARE_REJECT_ACTION, STOP_ACTION, attachment, decided, form_values, home_view,
@@ -277,6 +277,13 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
         except ValueError:
             notice = Notice("This button is not one of mine.", error=True)
         await _answer_card(body, notice, f"{'✅' if approve else '🚫'} <@{user.user}>: {notice.text}")
+
+    @app.action(DELETE_ACTION)
+    @after_ack.listener
+    async def on_delete_confirmed(ack: Any, body: dict, action: dict) -> None:
+        await ack()
+        # the question was the slash command's ephemeral answer, which only its author sees: answer them the same way
+        await _whisper(body, await asyncio.to_thread(skills.confirm_delete, _clicker(body), action["value"]))
 
     @app.action(STOP_ACTION)
     @after_ack.listener
