@@ -95,6 +95,23 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Delete with
     _command(identity, ["delete", name, "yes"])
 
 
+@skill_cli.command("approvers")
+def approvers(action: str = typer.Argument(..., help="list, add or remove."),
+              scope: str = typer.Argument(..., help="channel (the one --channel names) or team."),
+              users: list[str] = typer.Argument(None, help="The chat user ids to add or remove."),
+              as_: str = AsOption, channel: str = ChannelOption) -> None:
+    """Who approves the skills shared with a channel or a team. An operator acts as the workspace's admin:
+    --as names the platform and team (and the operator, recorded as the one who added each approver)."""
+    identity = Identity.parse(as_, channel)
+    if scope.lower() == "channel" and channel is None:
+        _fail("Name the channel whose approvers these are with --channel (or use the scope team).")
+
+    async def yes() -> bool:
+        return True
+
+    _command(identity, ["approvers", action, scope, *(users or [])], is_admin=yes)
+
+
 @skill_cli.command("export")
 def export(name: str, out: Path = typer.Option(None, "--out", help="The file to write (default: NAME.py here); - for "
                                                "standard output."),
@@ -160,13 +177,14 @@ def import_skill(file: Path = typer.Argument(..., help="A file written by `codem
 
 # ------------------------------------------------------------------------------------------------ plumbing
 
-def _command(identity: Identity, words: list[str], *, exit_when_done: bool = True) -> Any:
+def _command(identity: Identity, words: list[str], *, exit_when_done: bool = True,
+             is_admin: Callable[[], Any] | None = None) -> Any:
     """Run `/skill WORDS` as `identity` and print what chat would show; exit 1 when it refused or failed."""
     from bot.core.views import ThreadRef
 
     async def main(skills: Any, user: Any, surface: Any) -> None:
         where = ThreadRef(identity.platform, identity.team, identity.channel, "cli")
-        await surface.post(where, await skills.command(where, user, shlex.join(words)))
+        await surface.post(where, await skills.command(where, user, shlex.join(words), is_admin=is_admin))
 
     surface = _with_core(identity, main, surface=True)
     if exit_when_done and surface.failed:

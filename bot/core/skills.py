@@ -9,8 +9,9 @@ a `once` key (a click's identity) do their work the first time only, so a double
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -32,12 +33,21 @@ T = TypeVar("T")
 RUN_JOB = "skill_run"
 PREVIEW_JOB = "skill_preview"
 SHARE_REVIEW_JOB = "skill_share_review"
+APPROVER_JOB = "skill_new_approver"
 HISTORY_LIMIT = 10
 HOME_RUNS = 10
 USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values with spaces: "
          "`folder=\"Email Attachments\"`) · `/skill show NAME` · `/skill history NAME` · "
          "`/skill schedule NAME \"0 9 * * 1\" tz=Europe/Paris key=value …` · `/skill unschedule NAME` · "
-         "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · `/skill help`")
+         "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · "
+         "`/skill approvers list|add|remove channel|team @user` (admins) · `/skill help`")
+APPROVERS_USAGE = ("Usage: `/skill approvers list channel|team` · `/skill approvers add channel|team @user` · "
+                   "`/skill approvers remove channel|team @user` (adding and removing: workspace admins and owners)")
+NOT_ADMIN = ("Only a workspace admin or owner can change who approves shared skills. Ask one, or an operator "
+             "(`codemem skill approvers`).")
+_MENTION = re.compile(r"^<?@?(?P<id>[A-Za-z0-9][\w.:-]*?)(\|[^>]*)?>?$")
+
+AdminCheck = Callable[[], Awaitable[bool]]
 DELETE_WORDS = ("yes", "--yes")
 REFUSED = "That is not yours to use: only the person it belongs to can click it."
 
@@ -54,6 +64,7 @@ class Skills:
         jobs.handle(RUN_JOB, self._run)
         jobs.handle(PREVIEW_JOB, self._preview)
         jobs.handle(SHARE_REVIEW_JOB, self._ask_approvers)
+        jobs.handle(APPROVER_JOB, self._brief_approver)
 
     async def _read(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store read made while Slack or Teams waits for the ack: inline on SQLite (a local file, read in
@@ -82,12 +93,13 @@ class Skills:
 
     # ------------------------------------------------------------------------------------------ commands
 
-    async def command(self, where: ThreadRef, user: Owner, text: str) -> View:
+    async def command(self, where: ThreadRef, user: Owner, text: str, *, is_admin: AdminCheck | None = None) -> View:
         """Handle `/skill …` text; return the immediate answer and start any run in the background.
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
         says what was wrong and shows the usage. The store is read as `_read` says: inline on SQLite, in a
-        worker thread on PostgreSQL."""
+        worker thread on PostgreSQL. `is_admin` says whether `user` administers their workspace (asked
+        only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin)."""
         try:
             words = shlex.split(text.translate(_SMART_QUOTES))
         except ValueError as error:
@@ -98,6 +110,8 @@ class Skills:
             return await self._read(self._list, caller)
         if verb == "help":
             return Notice(USAGE)
+        if verb == "approvers":
+            return await self._command_approvers(where, user, args, is_admin)
         handlers = {"run": self._command_run, "show": self._command_show, "history": self._command_history,
                     "schedule": self._command_schedule, "unschedule": self._command_unschedule,
                     "share": self._command_share, "delete": self._command_delete}
@@ -179,6 +193,45 @@ class Skills:
                                key=f"share:{share.id}")
         return Notice(f"Shared `{skill.name}` with {scope.label()}: I asked its {len(approvers)} approver(s) to "
                       "review it; members can use it once one approves.")
+
+    async def _command_approvers(self, where: ThreadRef, user: Owner, args: list[str],
+                                 is_admin: AdminCheck | None) -> Notice:
+        action = args[0].lower() if args else "list"
+        if action not in ("list", "add", "remove"):
+            return Notice(f"I don't know `/skill approvers {args[0]}`. {APPROVERS_USAGE}", error=True)
+        target = args[1].lower() if len(args) > 1 else "channel"
+        if target == "team":
+            scope = ShareScope.of_team(user.platform, user.team)
+        elif target in ("channel", "here") and where.channel:
+            scope = ShareScope.of_channel(user.platform, user.team, where.channel)
+        else:
+            return Notice(f"Approvers are of a `channel` (this one) or the `team`, not `{args[1]}`. {APPROVERS_USAGE}",
+                          error=True)
+        if action == "list":
+            approvers = await self._read(self.store.sharing.approvers, scope)
+            return Notice(f"Approvers of skills shared with {scope.label()}: "
+                          + (", ".join(f"`{a}`" for a in approvers) + "." if approvers else
+                             "none yet (a workspace admin adds them with `/skill approvers add`)."))
+        found = [_MENTION.match(word) for word in args[2:]]
+        if not found or not all(found):
+            return Notice(f"Name the person to {action} as an approver: `/skill approvers {action} {target} @user`. "
+                          f"{APPROVERS_USAGE}", error=True)
+        if is_admin is None or not await is_admin():
+            return Notice(NOT_ADMIN, error=True)
+        lines = []
+        for person in (match["id"] for match in found if match):
+            if action == "add":
+                added = await self._read(self.store.sharing.add_approver, scope, person, user.user_ref)
+                lines.append(f"`{person}` now approves skills shared with {scope.label()}." if added else
+                             f"`{person}` already approves skills shared with {scope.label()}.")
+                if added:
+                    await self.jobs.submit(APPROVER_JOB, {"approver": asdict(Owner(user.platform, user.team, person))},
+                                           key=f"approver:{user.platform}:{user.team}:{person}")
+            else:
+                removed = await self._read(self.store.sharing.remove_approver, scope, person)
+                lines.append(f"`{person}` no longer approves skills shared with {scope.label()}." if removed else
+                             f"`{person}` was not an approver of {scope.label()}.")
+        return Notice(" ".join(lines))
 
     async def _command_delete(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         skill = self._own(caller.user, name)
@@ -399,6 +452,12 @@ class Skills:
         scope = ShareScope(**payload["scope"])
         for user in self.store.sharing.approvers(scope):
             await self.proposals.ask_approver(Owner(scope.platform, scope.team, user), payload["share_id"])
+
+    async def _brief_approver(self, payload: dict[str, Any]) -> None:
+        """A new approver is sent what already waits for them (shares made before anyone could approve)."""
+        approver = Owner(**payload["approver"])
+        for review in self.store.sharing.pending(approver):
+            await self.proposals.ask_approver(approver, review.share.id)
 
     # -------------------------------------------------------------------------------------------- helpers
 

@@ -115,6 +115,16 @@ class SlackSurface:
         """Replace a message's blocks as they are (a card after its decision)."""
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, **await self._auth(team))
 
+    async def is_admin(self, user: Owner) -> bool:
+        """True when `user` is an admin or owner of their workspace (users.info, scope users:read)."""
+        try:
+            response = await self.client.users_info(user=user.user, **await self._auth(user.team))
+        except SlackApiError as error:
+            log.info("users.info of %s refused: %s", user.user, error.response.get("error"))
+            return False
+        info = response.get("user") or {}
+        return bool(info.get("is_admin") or info.get("is_owner"))
+
     async def _auth(self, team: str) -> dict[str, str]:
         return {"token": await self.tokens(team)} if self.tokens else {}
 
@@ -192,7 +202,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
     async def on_skill_command(ack: Any, command: dict) -> None:
         where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
         user = Owner("slack", command["team_id"], command["user_id"])
-        view = await skills.command(where, user, command.get("text", ""))
+        view = await skills.command(where, user, command.get("text", ""), is_admin=lambda: surface.is_admin(user))
         if isinstance(view, (RunForm, ScheduleForm)):
             await ack()
             metadata = _metadata(where.channel, "", view)

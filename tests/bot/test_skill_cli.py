@@ -94,3 +94,17 @@ def test_bad_command_lines_get_one_clear_line(operator, tmp_path: Path) -> None:
     assert status == 2 and "Nothing was imported: confirm with --yes" in err
     status, out, _ = operator("show", "nothing", *ALICE)
     assert status == 1 and "You have no skill named 'nothing'" in out
+
+
+def test_an_operator_manages_the_approvers_of_a_channel(operator) -> None:
+    ops = ["--as", "slack:T1:ops", "--channel", "C1"]
+    status, out, _ = operator("approvers", "add", "channel", "U2", "U3", *ops)
+    assert status == 0
+    assert out.strip() == ("`U2` now approves skills shared with channel C1. "
+                           "`U3` now approves skills shared with channel C1.")
+    assert operator("approvers", "remove", "channel", "U3", *ops)[1].strip() == (
+        "`U3` no longer approves skills shared with channel C1.")
+    assert operator("approvers", "list", "channel", *ops)[1].strip() == "Approvers of skills shared with channel C1: `U2`."
+    assert "none yet" in operator("approvers", "list", "team", *ops)[1]
+    status, _, err = operator("approvers", "add", "channel", "U4", "--as", "slack:T1:ops")
+    assert status == 2 and "--channel" in err
