@@ -41,7 +41,11 @@ def configure_logging(level: int, settings: Settings | None = None) -> None:
 @app.command()
 def serve(host: str = typer.Option(None, help="The address to listen on (default: CODEMEM_HOST, else 0.0.0.0)."),
           port: int = typer.Option(None, min=0, max=65535,
-                                   help="The port; 0 picks a free one (default: CODEMEM_PORT, else 3000).")) -> None:
+                                   help="The port; 0 picks a free one (default: CODEMEM_PORT, else 3000)."),
+          keep_running: bool = typer.Option(False, "--keep-running",
+                                            help="Without Slack or Teams settings, keep serving /healthz and /readyz "
+                                                 "(not ready: it says what to set) instead of exiting; for containers "
+                                                 "under a restart policy.")) -> None:
     """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_HOST:CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
     from bot.app import SettingsError
@@ -58,10 +62,17 @@ def serve(host: str = typer.Option(None, help="The address to listen on (default
     if (slack_missing and not teams.enabled) or teams_missing:
         lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [
             f"  - {name} (Teams)" for name in teams_missing]
-        typer.echo("CodeMem cannot connect to Slack or Teams yet. Set:\n" + "\n".join(lines)
+        message = ("CodeMem cannot connect to Slack or Teams yet. Set:\n" + "\n".join(lines)
                    + "\nin the environment or in a .env file (see README.md, 'Slack setup' and 'Teams setup'). "
-                   "To try CodeMem without either, run `codemem chat`.", err=True)
-        raise typer.Exit(2)
+                   "To try CodeMem without either, run `codemem chat`.")
+        typer.echo(message, err=True)
+        if not keep_running:
+            raise typer.Exit(2)
+        from bot.server import serve_unconfigured
+
+        configure_logging(logging.INFO, settings)
+        asyncio.run(serve_unconfigured(settings, " ".join(message.split())))
+        return
     configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_server(settings, teams))

@@ -84,6 +84,17 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
         await uvicorn.Server(config).serve()
 
 
+async def serve_unconfigured(settings: Settings, problem: str) -> None:
+    """Serve only /healthz, /readyz (503, saying `problem`) and /metrics until stopped: a bot whose chat settings
+    are missing waits for its operator (in a container under a restart policy) instead of exiting in a loop."""
+    async def problems() -> list[str]:
+        return [problem]
+
+    config = uvicorn.Config(http_app([], problems), host=settings.host, port=settings.port, log_level="info",
+                            log_config=None)
+    await uvicorn.Server(config).serve()
+
+
 def freeze_startup_objects() -> None:
     """Keep what startup built (modules, the app, the catalogue: hundreds of thousands of objects) out of the
     garbage collector's full passes, which would otherwise stop the event loop for about 200 ms each."""

@@ -15,6 +15,6 @@ async def make_graph(config: Any) -> AsyncIterator[Any]:
     """The same graph `codemem serve` runs, built from the same settings (CODEMEM_MODEL is required)."""
     settings = Settings()
     if not settings.model:
-        raise RuntimeError("set CODEMEM_MODEL (e.g. replay:tests/scenarios/save_attachments.yaml) to open the graph")
+        raise RuntimeError("set CODEMEM_MODEL (e.g. replay:bot/demo/save_attachments.yaml) to open the graph")
     async with open_codemem(settings) as codemem:
         yield codemem.conversations.graph
