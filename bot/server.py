@@ -74,8 +74,9 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
                 routes += http_routes(slack, install)
         if teams_settings.enabled:
             from bot.surfaces.teams import build_teams_app   # the `teams` extra, checked above
+            from bot.surfaces.teams_package import policy_routes
 
-            routes += (await build_teams_app(codemem, teams_settings)).routes
+            routes += (await build_teams_app(codemem, teams_settings)).routes + policy_routes(teams_settings)
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,

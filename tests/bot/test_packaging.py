@@ -92,7 +92,7 @@ def test_alembic_by_hand_with_the_repository_config(tmp_path: Path) -> None:
     assert "already at the newest schema" in result.stdout
 
 
-def test_serve_listens_where_host_and_port_say(tmp_path: Path) -> None:
+def test_serve_listens_where_host_and_port_say_with_the_teams_pages(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CODEMEM_", "TEAMS_"))}
     env = {**clean, "PYTHONPATH": str(REPO), "CODEMEM_DATA_DIR": str(tmp_path / "data"), "CODEMEM_PORT": "9",
            "CODEMEM_SANDBOX": "subprocess", "TEAMS_ALLOW_UNAUTHENTICATED": "true", "CODEMEM_LOG_FORMAT": "text"}
@@ -106,8 +106,12 @@ def test_serve_listens_where_host_and_port_say(tmp_path: Path) -> None:
             if found:
                 break
         assert found, "".join(seen)
-        response = httpx.get(f"http://127.0.0.1:{found.group(1)}/healthz", trust_env=False)
-        assert response.json() == {"ok": True}
+        base = f"http://127.0.0.1:{found.group(1)}"
+        assert httpx.get(f"{base}/healthz", trust_env=False).json() == {"ok": True}
+        # with Teams on, the pages its app package links to (no TEAMS_PRIVACY_URL / TEAMS_TERMS_URL set)
+        privacy, terms = (httpx.get(f"{base}{path}", trust_env=False) for path in ("/privacy", "/terms"))
+        assert privacy.status_code == 200 and "<h1>Privacy</h1>" in privacy.text and "encrypted" in privacy.text
+        assert terms.status_code == 200 and "<h1>Terms of use</h1>" in terms.text
     finally:
         process.terminate()
         process.wait(timeout=60)
