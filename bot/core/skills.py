@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 from bot.core.proposals import Proposals, tool_uses
 from bot.core.surface import Surfaces
-from bot.core.views import (DeleteConfirmation, Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm, SkillDetail,
-                            SkillList, SkillRunReport, SkillSummary, ThreadRef, View, usage_text)
+from bot.core.views import (DeleteConfirmation, Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm,
+                            SkillDetail, SkillList, SkillRunReport, SkillSummary, SuggestedPrompt, ThreadRef, View,
+                            usage_text)
 from bot.runtime.jobs import Jobs
 from bot.runtime.skill_runner import PreparedRun, SkillRunner
 from skills_db.access import Caller, ShareScope
@@ -48,6 +49,12 @@ NOT_ADMIN = ("Only a workspace admin or owner can change who approves shared ski
 _MENTION = re.compile(r"^<?@?(?P<id>[A-Za-z0-9][\w.:-]*?)(\|[^>]*)?>?$")
 
 AdminCheck = Callable[[], Awaitable[bool]]
+STARTER_PROMPTS = [
+    SuggestedPrompt("Save my email attachments", "Save the PDF and XLSX attachments from the last 15 days of my "
+                    "Outlook mail to OneDrive, one folder per company"),
+    SuggestedPrompt("What can you do?", "Which workspace functions can you use, and what are skills?"),
+]
+PROMPTS_SHOWN = 4
 DELETE_WORDS = ("yes", "--yes")
 REFUSED = "That is not yours to use: only the person it belongs to can click it."
 
@@ -317,6 +324,12 @@ class Skills:
         runs.sort(key=lambda line: (line.started_at, line.run_id), reverse=True)
         return Home([_summary(r.skill, r.version.version, r.version.parameters, r.shared) for r in runnable],
                     schedules, runs[:HOME_RUNS])
+
+    def suggested_prompts(self, user: Owner) -> list[SuggestedPrompt]:
+        """What to offer when `user` opens the agent's conversation: their first skills, then the starters."""
+        own = [SuggestedPrompt(f"Run {s.skill.name}", f"Run my skill {s.skill.name}")
+               for s in self.store.list_runnable(user)[:2]]
+        return (own + STARTER_PROMPTS)[:PROMPTS_SHOWN]
 
     # -------------------------------------------------------------------------------------- runs and forms
 

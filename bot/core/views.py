@@ -250,6 +250,14 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class SuggestedPrompt:
+    """A prompt offered when someone opens the agent's conversation: a title, and the message it sends."""
+
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
 class DeleteConfirmation:
     """`/skill delete NAME` asks first: what goes with the skill (`goes`, in words), and a Delete button."""
 

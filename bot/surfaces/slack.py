@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 RATE_LIMIT_RETRIES = 4
 TokenSource = Callable[[str], Awaitable[str]]
-SUGGESTED_PROMPTS = [
-    {"title": "Save my email attachments",
-     "message": "Save the PDF and XLSX attachments from the last 15 days of my Outlook mail to OneDrive, "
-                "one folder per company"},
-    {"title": "What can you do?", "message": "Which workspace functions can you use, and what are skills?"},
-]
 Form = RunForm | SaveForm | ScheduleForm
 
 
@@ -404,30 +398,44 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
             await conversations.on_message(surface, thread, Owner("slack", body["team_id"], event["user"]),
                                            event.get("text", ""))
 
+    # The agent messaging experience (manifest features.agent_view): opening the app's Messages tab is
+    # app_home_opened with tab "messages", and what the user looks at arrives as app_context_changed.
+    # Apps created with assistant_view get assistant_thread_started and assistant_thread_context_changed.
+
+    @app.event("app_home_opened")
+    @after_ack.listener
+    async def on_home(body: dict, event: dict, client: AsyncWebClient) -> None:
+        user = Owner("slack", body["team_id"], event["user"])
+        if event.get("tab", "home") == "home":
+            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
+        elif event.get("tab") == "messages" and event.get("channel"):
+            await _suggest_prompts(body, client, user, event["channel"])
+
     @app.event("assistant_thread_started")
     @after_ack.listener
     async def on_assistant_thread(body: dict, event: dict, client: AsyncWebClient) -> None:
         started = event.get("assistant_thread") or {}
-        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
-            return
         user = Owner("slack", body["team_id"], started.get("user_id") or "unknown")
-        prompts = [{"title": f"Run {s.name}"[:75], "message": f"Run my skill {s.name}"}
-                   for s in (await asyncio.to_thread(skills.home, user)).skills[:2]] + SUGGESTED_PROMPTS
-        await client.assistant_threads_setSuggestedPrompts(
-            channel_id=started["channel_id"], thread_ts=started["thread_ts"], title="Try one of these:",
-            prompts=prompts[:4])
+        await _suggest_prompts(body, client, user, started["channel_id"], started["thread_ts"])
 
+    @app.event("app_context_changed")
     @app.event("assistant_thread_context_changed")
     @after_ack.listener
-    async def on_assistant_context() -> None:
+    async def on_context_changed() -> None:
         """The channel the user looks at changes nothing the bot may do: acknowledged only."""
 
-    @app.event("app_home_opened")
-    @after_ack.listener
-    async def on_home(body: dict, event: dict) -> None:
-        if event.get("tab", "home") == "home":
-            user = Owner("slack", body["team_id"], event["user"])
-            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
+    async def _suggest_prompts(body: dict, client: AsyncWebClient, user: Owner, channel: str,
+                               thread_ts: str | None = None) -> None:
+        """The core's suggested prompts at the top of the agent's conversation (or of one of its threads)."""
+        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
+            return
+        prompts = await asyncio.to_thread(skills.suggested_prompts, user)
+        try:
+            await client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, thread_ts=thread_ts, title="Try one of these:",
+                prompts=[{"title": p.title[:75], "message": p.message} for p in prompts])
+        except SlackApiError as error:   # an assistant_view app's Messages tab takes prompts per thread only
+            log.info("no suggested prompts in %s: %s", channel, error.response.get("error"))
 
     # ------------------------------------------------------------------------------------------- helpers
 

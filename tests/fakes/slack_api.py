@@ -589,7 +589,9 @@ class FakeSlack:
         prompts = params.get("prompts")
         if isinstance(prompts, str):
             prompts = json.loads(prompts)
-        if not params.get("thread_ts") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+        # agent_view: prompts at the top of the app's conversation (a DM) need no thread
+        in_thread = bool(params.get("thread_ts")) or str(params.get("channel_id", "")).startswith("D")
+        if not in_thread or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
             raise SlackError("invalid_arguments")
         if any(len(p.get("title", "")) > 75 or not p.get("message") for p in prompts):
             raise SlackError("invalid_arguments")
