@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from bot import extras
 from bot.agent.checkpoints import open_checkpointer
 from bot.agent.graph import build_graph
 from bot.agent.handlers import AgentDeps
@@ -84,6 +85,8 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
     problem = settings.jobs_problem()
     if problem:
         raise SettingsError(problem)
+    if settings.uses_postgres:
+        extras.require("postgres", "CODEMEM_DATABASE_URL=postgresql…")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     init_db(engine)
@@ -160,7 +163,7 @@ async def open_jobs(settings: Settings) -> AsyncIterator[Jobs]:
     if settings.jobs == "inprocess":
         yield InProcessJobs()
         return
-    from bot.runtime.procrastinate_jobs import ProcrastinateJobs   # needs the `postgres` extra
+    from bot.runtime.procrastinate_jobs import ProcrastinateJobs   # the `postgres` extra, checked by open_codemem
 
     jobs = ProcrastinateJobs(settings.postgres_dsn, affinity=settings.sandbox != "e2b",
                              heartbeat=settings.worker_heartbeat, stalled_after=settings.worker_stalled_after,

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import secrets
 from pathlib import Path
 
 import typer
 
+from bot.db_cli import db_cli
+from bot.extras import MissingExtra
+from bot.mcp_cli import mcp_cli
 from bot.settings import Settings
+from bot.skill_cli import skill_cli
 
 app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into code and code into skills.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"codemem {importlib.metadata.version('codemem')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Show the version and exit.")) -> None:
+    """CodeMem: a Slack and Teams bot that turns requests into code and code into skills."""
 
 
 def configure_logging(level: int, settings: Settings | None = None) -> None:
@@ -23,8 +40,14 @@ def configure_logging(level: int, settings: Settings | None = None) -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
+def serve(host: str = typer.Option(None, help="The address to listen on (default: CODEMEM_HOST, else 0.0.0.0)."),
+          port: int = typer.Option(None, min=0, max=65535,
+                                   help="The port; 0 picks a free one (default: CODEMEM_PORT, else 3000)."),
+          keep_running: bool = typer.Option(False, "--keep-running",
+                                            help="Without Slack or Teams settings, keep serving /healthz and /readyz "
+                                                 "(not ready: it says what to set) instead of exiting; for containers "
+                                                 "under a restart policy.")) -> None:
+    """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_HOST:CODEMEM_PORT."""
     from bot.agent.model import ModelConfigError
     from bot.app import SettingsError
     from skills_db.connections import SecretKeyError
@@ -33,19 +56,28 @@ def serve() -> None:
     from bot.surfaces.teams_settings import TeamsSettings
 
     settings, teams = Settings(), TeamsSettings()
+    settings = settings.model_copy(update={name: value for name, value in (("host", host), ("port", port))
+                                           if value is not None})
     slack_missing = settings.missing_for_slack(oauth_install=SlackInstallSettings().enabled)
     teams_missing = teams.missing_for_teams() if teams.app_id else []
     if (slack_missing and not teams.enabled) or teams_missing:
         lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [
             f"  - {name} (Teams)" for name in teams_missing]
-        typer.echo("CodeMem cannot connect to Slack or Teams yet. Set:\n" + "\n".join(lines)
+        message = ("CodeMem cannot connect to Slack or Teams yet. Set:\n" + "\n".join(lines)
                    + "\nin the environment or in a .env file (see README.md, 'Slack setup' and 'Teams setup'). "
-                   "To try CodeMem without either, run `codemem chat`.", err=True)
-        raise typer.Exit(2)
+                   "To try CodeMem without either, run `codemem chat`.")
+        typer.echo(message, err=True)
+        if not keep_running:
+            raise typer.Exit(2)
+        from bot.server import serve_unconfigured
+
+        configure_logging(logging.INFO, settings)
+        asyncio.run(serve_unconfigured(settings, " ".join(message.split())))
+        return
     configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_server(settings, teams))
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
@@ -63,7 +95,7 @@ def worker() -> None:
     configure_logging(logging.INFO, settings)
     try:
         asyncio.run(run_worker(settings, TeamsSettings()))
-    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
@@ -97,13 +129,13 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
     configure_logging(logging.WARNING)
     try:
         asyncio.run(main())
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
+    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from error
 
 
-from bot.mcp_cli import mcp_cli  # noqa: E402 - the `codemem mcp …` commands
-
+app.add_typer(db_cli, name="db")
+app.add_typer(skill_cli, name="skill")
 app.add_typer(mcp_cli, name="mcp")
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)

@@ -19,6 +19,7 @@ import structlog
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from bot.extras import missing_message
 from integrations.context import ToolContext
 from integrations.errors import ToolError
 from integrations.registry import Registry
@@ -80,7 +81,7 @@ def bind(**ids: Any) -> Iterator[None]:
 def configure_tracing() -> str:
     """Turn on the tracing the environment asks for; a line saying which (for `codemem doctor` and the log).
 
-    OpenTelemetry needs `opentelemetry-exporter-otlp` installed when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    OpenTelemetry needs the `otlp` extra when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     """
     done = []
     if os.environ.get("LANGSMITH_TRACING", "").lower() == "true" and os.environ.get("LANGSMITH_API_KEY"):
@@ -90,8 +91,7 @@ def configure_tracing() -> str:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
-            return ("OTEL_EXPORTER_OTLP_ENDPOINT is set but the exporter is missing: "
-                    "pip install opentelemetry-exporter-otlp-proto-http")
+            return "tracing: " + missing_message("otlp", "OTEL_EXPORTER_OTLP_ENDPOINT")
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import extras
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app, http_routes
 from bot.surfaces.slack_ack import AfterAck
 from bot.surfaces.slack_install import SlackInstallSettings
-from bot.surfaces.teams import build_teams_app
 from bot.surfaces.teams_settings import TeamsSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
     else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set; the OAuth
     callbacks under /oauth/ when accounts are configured."""
+    if teams_settings.enabled:
+        extras.require("teams", "Teams (TEAMS_APP_ID)")
     log.info(configure_tracing())
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
         if settings.jobs == "inprocess":
@@ -71,7 +73,10 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             else:
                 routes += http_routes(slack, install)
         if teams_settings.enabled:
-            routes += (await build_teams_app(codemem, teams_settings)).routes
+            from bot.surfaces.teams import build_teams_app   # the `teams` extra, checked above
+            from bot.surfaces.teams_package import policy_routes
+
+            routes += (await build_teams_app(codemem, teams_settings)).routes + policy_routes(teams_settings)
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
         if codemem.connections.mcp is not None:
@@ -80,6 +85,17 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
                                 log_level="info", log_config=None)
         freeze_startup_objects()
         await uvicorn.Server(config).serve()
+
+
+async def serve_unconfigured(settings: Settings, problem: str) -> None:
+    """Serve only /healthz, /readyz (503, saying `problem`) and /metrics until stopped: a bot whose chat settings
+    are missing waits for its operator (in a container under a restart policy) instead of exiting in a loop."""
+    async def problems() -> list[str]:
+        return [problem]
+
+    config = uvicorn.Config(http_app([], problems), host=settings.host, port=settings.port, log_level="info",
+                            log_config=None)
+    await uvicorn.Server(config).serve()
 
 
 def freeze_startup_objects() -> None:

@@ -587,6 +587,11 @@ class SkillStore:
                 ).all()
             )
 
+    def run_count(self, skill_id: int) -> int:
+        """How many runs of the skill are recorded (what deleting it would remove)."""
+        with self._session() as session:
+            return session.exec(select(func.count()).select_from(SkillRun).where(SkillRun.skill_id == skill_id)).one()
+
     def history(self, skill_id: int, viewer: Viewer, limit: int = 20) -> list[SkillRun]:
         """The runs ``viewer`` may see, newest first: the owner's own, scheduled and agent runs; a member's own runs.
 

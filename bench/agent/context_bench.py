@@ -23,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bot import demo  # noqa: E402
 from bot.agent.replay import ReplayChatModel  # noqa: E402
 from bot.app import open_codemem  # noqa: E402
 from bot.core.views import ThreadRef  # noqa: E402
@@ -32,7 +33,7 @@ from integrations.emulator.server import EmulatorServer  # noqa: E402
 from integrations.registry import Registry, default_registry  # noqa: E402
 from skills_db.models import Owner  # noqa: E402
 
-CASE_STUDY = ROOT / "tests" / "scenarios" / "save_attachments.yaml"
+CASE_STUDY = demo.SCENARIO
 USER = Owner("bench", "T", "U")
 
 

@@ -45,6 +45,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bot import demo  # noqa: E402
 from bot.agent.skill_code import skill_source  # noqa: E402
 from bot.runtime.bridge import ToolBridge  # noqa: E402
 from bot.runtime.skill_runner import SkillRunner  # noqa: E402
@@ -56,7 +57,7 @@ from integrations.registry import Registry, default_registry  # noqa: E402
 from sandbox.pool import WorkerPool  # noqa: E402
 from skills_db import Owner, SkillStore, init_db, make_engine  # noqa: E402
 
-SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
+SCENARIO = demo.SCENARIO
 TOOLS = ["outlook_list_messages", "outlook_list_attachments", "outlook_get_attachment", "onedrive_upload_file"]
 OWNER = Owner("slack", "T1", "U1")
 GOAL = 1.15

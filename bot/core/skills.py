@@ -9,15 +9,17 @@ a `once` key (a click's identity) do their work the first time only, so a double
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
 from bot.core.proposals import Proposals, tool_uses
 from bot.core.surface import Surfaces
-from bot.core.views import (Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm, SkillDetail,
-                            SkillList, SkillRunReport, SkillSummary, ThreadRef, View, usage_text)
+from bot.core.views import (DeleteConfirmation, Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm,
+                            SkillDetail, SkillList, SkillRunReport, SkillSummary, SuggestedPrompt, ThreadRef, View,
+                            usage_text)
 from bot.runtime.jobs import Jobs
 from bot.runtime.skill_runner import PreparedRun, SkillRunner
 from skills_db.access import Caller, ShareScope
@@ -32,12 +34,28 @@ T = TypeVar("T")
 RUN_JOB = "skill_run"
 PREVIEW_JOB = "skill_preview"
 SHARE_REVIEW_JOB = "skill_share_review"
+APPROVER_JOB = "skill_new_approver"
 HISTORY_LIMIT = 10
 HOME_RUNS = 10
 USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values with spaces: "
          "`folder=\"Email Attachments\"`) · `/skill show NAME` · `/skill history NAME` · "
          "`/skill schedule NAME \"0 9 * * 1\" tz=Europe/Paris key=value …` · `/skill unschedule NAME` · "
-         "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · `/skill help`")
+         "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · "
+         "`/skill approvers list|add|remove channel|team @user` (admins) · `/skill help`")
+APPROVERS_USAGE = ("Usage: `/skill approvers list channel|team` · `/skill approvers add channel|team @user` · "
+                   "`/skill approvers remove channel|team @user` (adding and removing: workspace admins and owners)")
+NOT_ADMIN = ("Only a workspace admin or owner can change who approves shared skills. Ask one, or an operator "
+             "(`codemem skill approvers`).")
+_MENTION = re.compile(r"^<?@?(?P<id>[A-Za-z0-9][\w.:-]*?)(\|[^>]*)?>?$")
+
+AdminCheck = Callable[[], Awaitable[bool]]
+STARTER_PROMPTS = [
+    SuggestedPrompt("Save my email attachments", "Save the PDF and XLSX attachments from the last 15 days of my "
+                    "Outlook mail to OneDrive, one folder per company"),
+    SuggestedPrompt("What can you do?", "Which workspace functions can you use, and what are skills?"),
+]
+PROMPTS_SHOWN = 4
+DELETE_WORDS = ("yes", "--yes")
 REFUSED = "That is not yours to use: only the person it belongs to can click it."
 
 
@@ -53,6 +71,7 @@ class Skills:
         jobs.handle(RUN_JOB, self._run)
         jobs.handle(PREVIEW_JOB, self._preview)
         jobs.handle(SHARE_REVIEW_JOB, self._ask_approvers)
+        jobs.handle(APPROVER_JOB, self._brief_approver)
 
     async def _read(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store read made while Slack or Teams waits for the ack: inline on SQLite (a local file, read in
@@ -81,12 +100,13 @@ class Skills:
 
     # ------------------------------------------------------------------------------------------ commands
 
-    async def command(self, where: ThreadRef, user: Owner, text: str) -> View:
+    async def command(self, where: ThreadRef, user: Owner, text: str, *, is_admin: AdminCheck | None = None) -> View:
         """Handle `/skill …` text; return the immediate answer and start any run in the background.
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
         says what was wrong and shows the usage. The store is read as `_read` says: inline on SQLite, in a
-        worker thread on PostgreSQL."""
+        worker thread on PostgreSQL. `is_admin` says whether `user` administers their workspace (asked
+        only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin)."""
         try:
             words = shlex.split(text.translate(_SMART_QUOTES))
         except ValueError as error:
@@ -97,6 +117,8 @@ class Skills:
             return await self._read(self._list, caller)
         if verb == "help":
             return Notice(USAGE)
+        if verb == "approvers":
+            return await self._command_approvers(where, user, args, is_admin)
         handlers = {"run": self._command_run, "show": self._command_show, "history": self._command_history,
                     "schedule": self._command_schedule, "unschedule": self._command_unschedule,
                     "share": self._command_share, "delete": self._command_delete}
@@ -179,10 +201,100 @@ class Skills:
         return Notice(f"Shared `{skill.name}` with {scope.label()}: I asked its {len(approvers)} approver(s) to "
                       "review it; members can use it once one approves.")
 
+    async def _command_approvers(self, where: ThreadRef, user: Owner, args: list[str],
+                                 is_admin: AdminCheck | None) -> Notice:
+        action = args[0].lower() if args else "list"
+        if action not in ("list", "add", "remove"):
+            return Notice(f"I don't know `/skill approvers {args[0]}`. {APPROVERS_USAGE}", error=True)
+        target = args[1].lower() if len(args) > 1 else "channel"
+        if target == "team":
+            scope = ShareScope.of_team(user.platform, user.team)
+        elif target in ("channel", "here") and where.channel:
+            scope = ShareScope.of_channel(user.platform, user.team, where.channel)
+        else:
+            return Notice(f"Approvers are of a `channel` (this one) or the `team`, not `{args[1]}`. {APPROVERS_USAGE}",
+                          error=True)
+        if action == "list":
+            approvers = await self._read(self.store.sharing.approvers, scope)
+            return Notice(f"Approvers of skills shared with {scope.label()}: "
+                          + (", ".join(f"`{a}`" for a in approvers) + "." if approvers else
+                             "none yet (a workspace admin adds them with `/skill approvers add`)."))
+        found = [_MENTION.match(word) for word in args[2:]]
+        if not found or not all(found):
+            return Notice(f"Name the person to {action} as an approver: `/skill approvers {action} {target} @user`. "
+                          f"{APPROVERS_USAGE}", error=True)
+        if is_admin is None or not await is_admin():
+            return Notice(NOT_ADMIN, error=True)
+        lines = []
+        for person in (match["id"] for match in found if match):
+            if action == "add":
+                added = await self._read(self.store.sharing.add_approver, scope, person, user.user_ref)
+                lines.append(f"`{person}` now approves skills shared with {scope.label()}." if added else
+                             f"`{person}` already approves skills shared with {scope.label()}.")
+                if added:
+                    await self.jobs.submit(APPROVER_JOB, {"approver": asdict(Owner(user.platform, user.team, person))},
+                                           key=f"approver:{user.platform}:{user.team}:{person}")
+            else:
+                removed = await self._read(self.store.sharing.remove_approver, scope, person)
+                lines.append(f"`{person}` no longer approves skills shared with {scope.label()}." if removed else
+                             f"`{person}` was not an approver of {scope.label()}.")
+        return Notice(" ".join(lines))
+
     async def _command_delete(self, where: ThreadRef, caller: Caller, name: str, rest: list[str]) -> View:
         skill = self._own(caller.user, name)
-        self.store.delete(skill.id, caller.user)
+        if [word.lower() for word in rest] in ([word] for word in DELETE_WORDS):
+            return self._delete(caller.user, skill)
+        return self.delete_confirmation(caller.user, skill)
+
+    def delete_confirmation(self, user: Owner, skill: Skill) -> DeleteConfirmation:
+        """What `/skill delete` asks before deleting the owner's skill: what goes with it, in words."""
+        versions = len(self.store.versions(skill.id, user))
+        runs = self.store.run_count(skill.id)
+        schedule = self.store.schedules.get(skill.id, user)
+        shares = len(self.store.sharing.shares(skill.id, user))
+        goes = [_count(versions, "version"), _count(runs, "recorded run")]
+        if schedule is not None:
+            goes.append(f"its schedule ({describe(schedule)})")
+        if shares:
+            goes.append(_count(shares, "share") + " with its approvals")
+        return DeleteConfirmation(skill.id, skill.name, ", ".join(goes[:-1]) + " and " + goes[-1])
+
+    def confirm_delete(self, user: Owner, value: str) -> Notice:
+        """The owner clicked Delete on a `DeleteConfirmation` (`skill_id:name`); a second click says it is done.
+        Anyone else, or a forged value, is refused without detail."""
+        skill_id, _, name = value.partition(":")
+        try:
+            skill = self.store.get(int(skill_id), user)
+        except SkillNotFound:
+            # gone: deleted by this user (recorded when they did), or never theirs to see
+            if not self.store.mark_event_processed(_deleted_key(skill_id, user)):
+                return Notice(f"`{name}` is already deleted.")
+            return Notice(REFUSED, error=True)
+        except ValueError:
+            return Notice(REFUSED, error=True)
+        if not skill.is_owned_by(user):
+            return Notice(REFUSED, error=True)
+        return self._delete(user, skill)
+
+    def _delete(self, user: Owner, skill: Skill) -> Notice:
+        self.store.delete(skill.id, user)
+        self.store.mark_event_processed(_deleted_key(str(skill.id), user))
         return Notice(f"Deleted `{skill.name}` with its versions, runs, schedule and shares.")
+
+    # ---------------------------------------------------------------------------------- skills as files
+
+    def export(self, caller: Caller, name: str) -> tuple[str, str]:
+        """The caller's skill `name` (or one shared with them) as a readable `.py` file: (file name, text)."""
+        skill = self._find(caller, name)
+        return f"{skill.name}.py", self.store.export_file(skill.id, caller)
+
+    def import_file(self, user: Owner, text: str, *, name: str | None = None) -> Notice:
+        """Read an exported file into the user's skills (a new skill, or a new version of theirs of that name)
+        and approve it: the person importing has read it. Raises `SkillStoreError` for a file that is not one."""
+        skill, row = self.store.import_file(user, text, name=name)
+        self.store.approve(skill.id, user, row.version, note="imported from a file")
+        return Notice(f"Imported `{skill.name}` as version {row.version} with parameters {usage_text(row.parameters)}. "
+                      f"Run it with `/skill run {skill.name}`.")
 
     # -------------------------------------------------------------------------------------- views of skills
 
@@ -212,6 +324,12 @@ class Skills:
         runs.sort(key=lambda line: (line.started_at, line.run_id), reverse=True)
         return Home([_summary(r.skill, r.version.version, r.version.parameters, r.shared) for r in runnable],
                     schedules, runs[:HOME_RUNS])
+
+    def suggested_prompts(self, user: Owner) -> list[SuggestedPrompt]:
+        """What to offer when `user` opens the agent's conversation: their first skills, then the starters."""
+        own = [SuggestedPrompt(f"Run {s.skill.name}", f"Run my skill {s.skill.name}")
+               for s in self.store.list_runnable(user)[:2]]
+        return (own + STARTER_PROMPTS)[:PROMPTS_SHOWN]
 
     # -------------------------------------------------------------------------------------- runs and forms
 
@@ -348,6 +466,12 @@ class Skills:
         for user in self.store.sharing.approvers(scope):
             await self.proposals.ask_approver(Owner(scope.platform, scope.team, user), payload["share_id"])
 
+    async def _brief_approver(self, payload: dict[str, Any]) -> None:
+        """A new approver is sent what already waits for them (shares made before anyone could approve)."""
+        approver = Owner(**payload["approver"])
+        for review in self.store.sharing.pending(approver):
+            await self.proposals.ask_approver(approver, review.share.id)
+
     # -------------------------------------------------------------------------------------------- helpers
 
     def _find(self, caller: Caller, name: str) -> Skill:
@@ -386,6 +510,14 @@ def _payload(where: ThreadRef, caller: Caller, prepared: PreparedRun) -> dict[st
     return {"where": asdict(where), "user": asdict(caller.user), "channel": caller.channel,
             "skill_id": prepared.skill.id, "version": prepared.version.version,
             "arguments": {k: argument_text(v) for k, v in prepared.arguments.items()}, "trigger": prepared.trigger}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _deleted_key(skill_id: str, user: Owner) -> str:
+    return f"skill-deleted:{skill_id}:{user.platform}:{user.team}:{user.user}"
 
 
 def _user_key(user: Owner) -> str:

@@ -250,6 +250,31 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class SuggestedPrompt:
+    """A prompt offered when someone opens the agent's conversation: a title, and the message it sends."""
+
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteConfirmation:
+    """`/skill delete NAME` asks first: what goes with the skill (`goes`, in words), and a Delete button."""
+
+    skill_id: int
+    name: str
+    goes: str
+
+    @property
+    def button_value(self) -> str:
+        return f"{self.skill_id}:{self.name}"
+
+    @property
+    def text(self) -> str:
+        return f"Delete `{self.name}`? This also deletes {self.goes}. It cannot be undone."
+
+
+@dataclass(frozen=True)
 class ConnectLink:
     """A sign-in link that connects the user's account of a provider."""
 
@@ -258,7 +283,7 @@ class ConnectLink:
 
 
 View = (Progress | Question | Answer | SkillRunReport | SkillList | Notice | ConnectLink | RunHistory | SkillDetail
-        | RunForm | SaveForm | ScheduleForm | SkillProposal | PreviewReport | ShareRequest | Home)
+        | RunForm | SaveForm | ScheduleForm | SkillProposal | PreviewReport | ShareRequest | Home | DeleteConfirmation)
 
 
 def usage_text(parameters: list[dict[str, Any]]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import text
 
+from bot import extras
 from bot.settings import Settings
 from bot.surfaces.teams_settings import TeamsSettings
 
@@ -85,10 +86,19 @@ def _configuration(settings: Settings, teams: TeamsSettings) -> list[Finding]:
     else:
         found.append(Finding("model", True, "CODEMEM_MODEL is not set: saved skills run, new tasks are declined "
                              "(set e.g. CODEMEM_MODEL=anthropic:claude-sonnet-4-5)", warn=True))
+    found += _extras(settings, teams)
     if settings.uses_accounts and not os.environ.get("CODEMEM_SECRET_KEYS"):
         found.append(Finding("accounts", False, "OAuth clients are set but CODEMEM_SECRET_KEYS is not: generate one "
                              "with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"))
     return found
+
+
+def _extras(settings: Settings, teams: TeamsSettings) -> list[Finding]:
+    needed = [("postgres", "CODEMEM_DATABASE_URL=postgresql…", settings.uses_postgres),
+              ("teams", "Teams (TEAMS_APP_ID)", teams.enabled),
+              ("otlp", "OTEL_EXPORTER_OTLP_ENDPOINT", bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")))]
+    return [Finding("install", False, extras.missing_message(extra, needed_by))
+            for extra, needed_by, wanted in needed if wanted and not extras.installed(extra)]
 
 
 def _database(settings: Settings) -> list[Finding]:

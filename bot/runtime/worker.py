@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from bot import extras
 from bot.app import CodeMem, open_codemem
 from bot.observability import configure_tracing
-from bot.runtime.procrastinate_jobs import ProcrastinateJobs
 from bot.settings import Settings
 from bot.surfaces.slack import SlackSurface, web_client
 from bot.surfaces.slack_install import SlackInstallSettings, oauth_settings
@@ -64,6 +64,11 @@ async def run_worker(settings: Settings, teams: TeamsSettings) -> None:
             "codemem worker runs jobs queued in PostgreSQL: set CODEMEM_JOBS=procrastinate and "
             "CODEMEM_DATABASE_URL=postgresql+psycopg://… for the bot and every worker. With the embedded "
             "engine (CODEMEM_JOBS=inprocess) `codemem serve` runs the jobs itself.")
+    extras.require("postgres", "codemem worker")
+    if teams.enabled:
+        extras.require("teams", "Teams (TEAMS_APP_ID)")
+    from bot.runtime.procrastinate_jobs import ProcrastinateJobs
+
     log.info(configure_tracing())
     async with open_codemem(settings) as codemem:
         jobs = codemem.jobs

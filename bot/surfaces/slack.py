@@ -31,8 +31,8 @@ from bot.app import CodeMem
 from bot.core.skills import refusal
 from bot.core.views import Notice, Progress, RunForm, SaveForm, ScheduleForm, ThreadRef, View
 from bot.settings import Settings
-from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, HISTORY_ACTION, PREVIEW_ACTION,
-                                       PROPOSAL_APPROVE_ACTION, PROPOSAL_DISMISS_ACTION, PROPOSAL_EDIT_ACTION,
+from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, DELETE_ACTION, HISTORY_ACTION,
+                                       PREVIEW_ACTION, PROPOSAL_APPROVE_ACTION, PROPOSAL_DISMISS_ACTION, PROPOSAL_EDIT_ACTION,
                                        RETRY_ACTION, RUN_ACTION, RUN_MODAL, SAVE_FORM_ACTION, SAVE_MODAL,
                                        SAVE_SKILL_ACTION, SCHEDULE_ACTION, SCHEDULE_MODAL, SHARE_APPROVE_ACTION,
                                        SHARE_REJECT_ACTION, STOP_ACTION, attachment, decided, form_values, home_view,
@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
 RATE_LIMIT_RETRIES = 4
 TokenSource = Callable[[str], Awaitable[str]]
-SUGGESTED_PROMPTS = [
-    {"title": "Save my email attachments",
-     "message": "Save the PDF and XLSX attachments from the last 15 days of my Outlook mail to OneDrive, "
-                "one folder per company"},
-    {"title": "What can you do?", "message": "Which workspace functions can you use, and what are skills?"},
-]
 Form = RunForm | SaveForm | ScheduleForm
 
 
@@ -114,6 +108,16 @@ class SlackSurface:
     async def edit_blocks(self, team: str, channel: str, ts: str, text: str, blocks: list[dict]) -> None:
         """Replace a message's blocks as they are (a card after its decision)."""
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, **await self._auth(team))
+
+    async def is_admin(self, user: Owner) -> bool:
+        """True when `user` is an admin or owner of their workspace (users.info, scope users:read)."""
+        try:
+            response = await self.client.users_info(user=user.user, **await self._auth(user.team))
+        except SlackApiError as error:
+            log.info("users.info of %s refused: %s", user.user, error.response.get("error"))
+            return False
+        info = response.get("user") or {}
+        return bool(info.get("is_admin") or info.get("is_owner"))
 
     async def _auth(self, team: str) -> dict[str, str]:
         return {"token": await self.tokens(team)} if self.tokens else {}
@@ -192,7 +196,7 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
     async def on_skill_command(ack: Any, command: dict) -> None:
         where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
         user = Owner("slack", command["team_id"], command["user_id"])
-        view = await skills.command(where, user, command.get("text", ""))
+        view = await skills.command(where, user, command.get("text", ""), is_admin=lambda: surface.is_admin(user))
         if isinstance(view, (RunForm, ScheduleForm)):
             await ack()
             metadata = _metadata(where.channel, "", view)
@@ -277,6 +281,13 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
         except ValueError:
             notice = Notice("This button is not one of mine.", error=True)
         await _answer_card(body, notice, f"{'✅' if approve else '🚫'} <@{user.user}>: {notice.text}")
+
+    @app.action(DELETE_ACTION)
+    @after_ack.listener
+    async def on_delete_confirmed(ack: Any, body: dict, action: dict) -> None:
+        await ack()
+        # the question was the slash command's ephemeral answer, which only its author sees: answer them the same way
+        await _whisper(body, await asyncio.to_thread(skills.confirm_delete, _clicker(body), action["value"]))
 
     @app.action(STOP_ACTION)
     @after_ack.listener
@@ -387,30 +398,44 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
             await conversations.on_message(surface, thread, Owner("slack", body["team_id"], event["user"]),
                                            event.get("text", ""))
 
+    # The agent messaging experience (manifest features.agent_view): opening the app's Messages tab is
+    # app_home_opened with tab "messages", and what the user looks at arrives as app_context_changed.
+    # Apps created with assistant_view get assistant_thread_started and assistant_thread_context_changed.
+
+    @app.event("app_home_opened")
+    @after_ack.listener
+    async def on_home(body: dict, event: dict, client: AsyncWebClient) -> None:
+        user = Owner("slack", body["team_id"], event["user"])
+        if event.get("tab", "home") == "home":
+            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
+        elif event.get("tab") == "messages" and event.get("channel"):
+            await _suggest_prompts(body, client, user, event["channel"])
+
     @app.event("assistant_thread_started")
     @after_ack.listener
     async def on_assistant_thread(body: dict, event: dict, client: AsyncWebClient) -> None:
         started = event.get("assistant_thread") or {}
-        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
-            return
         user = Owner("slack", body["team_id"], started.get("user_id") or "unknown")
-        prompts = [{"title": f"Run {s.name}"[:75], "message": f"Run my skill {s.name}"}
-                   for s in (await asyncio.to_thread(skills.home, user)).skills[:2]] + SUGGESTED_PROMPTS
-        await client.assistant_threads_setSuggestedPrompts(
-            channel_id=started["channel_id"], thread_ts=started["thread_ts"], title="Try one of these:",
-            prompts=prompts[:4])
+        await _suggest_prompts(body, client, user, started["channel_id"], started["thread_ts"])
 
+    @app.event("app_context_changed")
     @app.event("assistant_thread_context_changed")
     @after_ack.listener
-    async def on_assistant_context() -> None:
+    async def on_context_changed() -> None:
         """The channel the user looks at changes nothing the bot may do: acknowledged only."""
 
-    @app.event("app_home_opened")
-    @after_ack.listener
-    async def on_home(body: dict, event: dict) -> None:
-        if event.get("tab", "home") == "home":
-            user = Owner("slack", body["team_id"], event["user"])
-            await surface.publish_home(user.team, user.user, home_view(await asyncio.to_thread(skills.home, user)))
+    async def _suggest_prompts(body: dict, client: AsyncWebClient, user: Owner, channel: str,
+                               thread_ts: str | None = None) -> None:
+        """The core's suggested prompts at the top of the agent's conversation (or of one of its threads)."""
+        if not await asyncio.to_thread(store.mark_event_processed, f"slack-event:{body.get('event_id')}"):
+            return
+        prompts = await asyncio.to_thread(skills.suggested_prompts, user)
+        try:
+            await client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, thread_ts=thread_ts, title="Try one of these:",
+                prompts=[{"title": p.title[:75], "message": p.message} for p in prompts])
+        except SlackApiError as error:   # an assistant_view app's Messages tab takes prompts per thread only
+            log.info("no suggested prompts in %s: %s", channel, error.response.get("error"))
 
     # ------------------------------------------------------------------------------------------- helpers
 

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from bot.core.proposals import default_text, proposal_value
-from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
-                            RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
+from bot.core.views import (Answer, ConnectLink, DeleteConfirmation, Home, Notice, PreviewReport, Progress, Question,
+                            RunForm, RunHistory, RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
                             SkillRunReport, SkillSummary, ToolUse, View, usage_text)
 from bot.surfaces.text import checklist, data_text, fallback_text, report_title, truncate, usage_line
 from skills_db.params import SkillParameter
@@ -42,6 +42,7 @@ PROPOSAL_EDIT_ACTION = "codemem_proposal_edit"
 PROPOSAL_DISMISS_ACTION = "codemem_proposal_dismiss"
 SHARE_APPROVE_ACTION = "codemem_share_approve"
 SHARE_REJECT_ACTION = "codemem_share_reject"
+DELETE_ACTION = "codemem_delete_skill"
 DECIDED_BLOCK = "codemem_decided"    # the actions block of a card that is answered once (replaced after a click)
 
 RUN_MODAL = "codemem_run_modal"
@@ -331,6 +332,9 @@ def _blocks(view: View) -> list[dict]:
             return blocks
         case Notice(text=text, error=error):
             return [_section(("⚠️ " if error else "") + text)]
+        case DeleteConfirmation() as confirmation:
+            return [_section(confirmation.text.replace(f"`{confirmation.name}`", f"`{escape(confirmation.name)}`")),
+                    _actions(DECIDED_BLOCK, _button("Delete", DELETE_ACTION, confirmation.button_value, "danger"))]
         case ConnectLink(provider=provider, url=url):
             return [_section(f"Connect your {provider} account: sign in in your browser (the link works once, "
                              "for ten minutes)."),

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 # Exactly the bot scopes manifest.yaml asks for.
 BOT_SCOPES = ["app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "files:write",
-              "groups:history", "im:history"]
+              "groups:history", "im:history", "users:read"]
 STATE_TTL_SECONDS = 600
 
 

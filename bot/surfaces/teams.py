@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from bot.app import CodeMem
 from bot.core.views import SkillList, ThreadRef, View
-from bot.surfaces.teams_cards import (CHOICE_VERB, RUN_FORM_VERB, RUN_VERB, SAVE_SKILL_VERB, STOP_VERB,
+from bot.surfaces.teams_cards import (CHOICE_VERB, DELETE_VERB, RUN_FORM_VERB, RUN_VERB, SAVE_SKILL_VERB, STOP_VERB,
                                       answered_question, card_message, form_arguments, message, run_form)
 from bot.surfaces.teams_settings import TeamsSettings
 from skills_db.models import Owner
@@ -194,6 +194,8 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
             view = await skills.command(thread, user, shlex.join(words))
             await surface.post(thread, view)
             return _say(getattr(view, "text", "Done."))
+        if action.verb == DELETE_VERB:
+            return _say(skills.confirm_delete(user, str(data.get("skill", ""))).text)
         return _say(f"I do not know the button `{action.verb}`: it may come from an older version of CodeMem.")
 
     async def _on_choice(thread: ThreadRef, user: Owner, data: dict, card_id: str | None) -> ActionResponse:

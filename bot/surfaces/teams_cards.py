@@ -13,8 +13,8 @@ from microsoft_teams.api import MessageActivityInput
 from microsoft_teams.cards import (ActionSet, AdaptiveCard, CardElement, ColumnDefinition, Container, ExecuteAction, Fact,
                                    FactSet, NumberInput, OpenUrlAction, Table, TableCell, TableRow, TextBlock, TextInput, ToggleInput)
 
-from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
-                            RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
+from bot.core.views import (Answer, ConnectLink, DeleteConfirmation, Home, Notice, PreviewReport, Progress, Question,
+                            RunForm, RunHistory, RunLine, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
                             SkillRunReport, SkillSummary, ToolUse, View, usage_text)
 from bot.surfaces.text import CHECK_MARKS, data_text, fallback_text, report_title, truncate, usage_line
 from skills_db.params import SkillParameter
@@ -33,6 +33,7 @@ SAVE_SKILL_VERB = "codemem.save_skill"
 STOP_VERB = "codemem.stop"
 RUN_FORM_VERB = "codemem.run_form"
 RUN_VERB = "codemem.run"
+DELETE_VERB = "codemem.delete_skill"
 PARAMETER_PREFIX = "param_"
 
 
@@ -120,6 +121,10 @@ def _body(view: View, thread_key: str) -> list[CardElement]:
             ]) for s in skills[:SKILLS_LIMIT]]
         case Notice(text=text, error=error):
             return [_text(("⚠️ " if error else "") + text, color="Attention" if error else None)]
+        case DeleteConfirmation() as confirmation:
+            return [_text(confirmation.text),
+                    ActionSet(actions=[_button("Delete", DELETE_VERB, {"skill": confirmation.button_value},
+                                               "destructive")])]
         case ConnectLink(provider=provider, url=url):
             return [_text(f"Connect your {provider} account: sign in in your browser (the link works once, "
                           "for ten minutes)."),

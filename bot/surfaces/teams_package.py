@@ -1,8 +1,10 @@
 """`codemem teams package`: the Teams app package (manifest.json, color.png, outline.png, zipped) to upload in
-Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center."""
+Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center; and the privacy and terms pages
+its manifest links to, which `codemem serve` serves when TEAMS_PRIVACY_URL and TEAMS_TERMS_URL are not set."""
 
 from __future__ import annotations
 
+import html
 import importlib.metadata
 import json
 import struct
@@ -10,6 +12,10 @@ import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from bot.surfaces.teams_settings import TeamsSettings
 
@@ -25,6 +31,9 @@ COMMANDS = [   # the command menu Teams shows; the text is parsed like `/skill �
     ("connect google", "Connect your Google account (Gmail, Sheets)"),
     ("help", "What CodeMem can do"),
 ]
+
+
+PRIVACY_PATH, TERMS_PATH = "/privacy", "/terms"
 
 
 class TeamsPackageError(ValueError):
@@ -44,6 +53,10 @@ def manifest(settings: TeamsSettings) -> dict[str, Any]:
         raise TeamsPackageError(f"TEAMS_PUBLIC_URL must be an https URL (Teams calls the bot over TLS), "
                                 f"got {public_url!r}.")
     domain = public_url.removeprefix("https://").split("/", 1)[0]
+    for setting, url in (("TEAMS_PRIVACY_URL", settings.privacy_url), ("TEAMS_TERMS_URL", settings.terms_url)):
+        if url and not url.startswith("https://"):
+            raise TeamsPackageError(f"{setting} must be an https URL (Teams shows it to users), got {url!r}; "
+                                    f"or leave it unset to link the page CodeMem serves at {public_url}.")
     name = settings.app_name
     return {
         "$schema": MANIFEST_SCHEMA,
@@ -51,12 +64,13 @@ def manifest(settings: TeamsSettings) -> dict[str, Any]:
         "version": importlib.metadata.version("codemem"),
         "id": settings.manifest_id or settings.app_id,
         "developer": {"name": settings.developer_name, "websiteUrl": public_url,
-                      "privacyUrl": f"{public_url}/privacy", "termsOfUseUrl": f"{public_url}/terms"},
+                      "privacyUrl": settings.privacy_url or f"{public_url}{PRIVACY_PATH}",
+                      "termsOfUseUrl": settings.terms_url or f"{public_url}{TERMS_PATH}"},
         "name": {"short": name[:30], "full": f"{name}: requests into code, code into skills"[:100]},
         "description": {
             "short": "Ask for work in a chat; rerun what worked as a skill."[:80],
             "full": ("Ask CodeMem for work in a chat or a channel thread. It plans, asks what is ambiguous, writes "
-                     "and runs Python against your Outlook and OneDrive, and shows the result. A result that "
+                     "and runs Python against your Outlook, OneDrive, Gmail and Google Sheets, and shows the result. A result that "
                      "works becomes a skill with one click: versioned code with typed parameters that reruns "
                      "from a command or a button, without the model."),
         },
@@ -84,6 +98,40 @@ def write_package(settings: TeamsSettings, out: Path | None = None) -> Path:
         archive.writestr("color.png", color_icon())
         archive.writestr("outline.png", outline_icon())
     return out
+
+
+def policy_routes(settings: TeamsSettings) -> list[Route]:
+    """The privacy and terms pages the manifest links to, for those whose URL setting is unset."""
+    operator = html.escape(settings.developer_name)
+    pages = {
+        PRIVACY_PATH: (settings.privacy_url, "Privacy", [
+            f"This {html.escape(settings.app_name)} bot is run by {operator}, on its own servers.",
+            "It keeps, in its own database: the messages of the conversations you have with it, the skills you "
+            "save (their code, versions and runs) and, when you connect an account, that account's tokens, "
+            "encrypted.",
+            "What you ask, and what its code reads for you (mail, files, sheets), is sent to the language model "
+            "its operator configured, to do the work you asked for. Nothing else leaves it.",
+            "Connected accounts can be disconnected at any time with the command disconnect; deleting a skill "
+            "deletes its versions and runs.",
+            f"Questions: ask {operator}."]),
+        TERMS_PATH: (settings.terms_url, "Terms of use", [
+            f"This {html.escape(settings.app_name)} bot is provided by {operator} as it is, for the work of its "
+            "users.",
+            "It acts in your Microsoft 365 and Google accounts only as you ask: writes (uploads, sending mail) "
+            "wait for your approval. You are responsible for what you ask it to do.",
+            f"{operator} may change or stop the service."]),
+    }
+
+    def page(title: str, paragraphs: list[str]) -> Any:
+        body = "".join(f"<p>{text}</p>" for text in paragraphs)
+        document = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+                    f"<h1>{title}</h1>{body}</html>")
+
+        async def endpoint(request: Request) -> Response:
+            return HTMLResponse(document)
+        return endpoint
+
+    return [Route(path, page(title, paragraphs)) for path, (url, title, paragraphs) in pages.items() if not url]
 
 
 def color_icon(size: int = 192) -> bytes:

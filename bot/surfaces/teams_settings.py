@@ -22,6 +22,8 @@ class TeamsSettings(BaseSettings):
     manifest_id: str | None = Field(None, alias="TEAMS_MANIFEST_ID")
     app_name: str = Field("CodeMem", alias="TEAMS_APP_NAME")
     developer_name: str = Field("CodeMem", alias="TEAMS_DEVELOPER_NAME")
+    privacy_url: str | None = Field(None, alias="TEAMS_PRIVACY_URL")
+    terms_url: str | None = Field(None, alias="TEAMS_TERMS_URL")
 
     @property
     def enabled(self) -> bool:

@@ -8,9 +8,9 @@ import sys
 from typing import TextIO
 
 from bot.app import CodeMem
-from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm, RunHistory,
-                            SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal, SkillRunReport,
-                            ThreadRef, View, usage_text)
+from bot.core.views import (Answer, ConnectLink, DeleteConfirmation, Home, Notice, PreviewReport, Progress, Question,
+                            RunForm, RunHistory, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList,
+                            SkillProposal, SkillRunReport, ThreadRef, View, usage_text)
 from bot.surfaces.text import checklist, data_text, usage_line
 from skills_db.models import Owner
 
@@ -88,6 +88,8 @@ class TerminalSurface:
                 self.out.write(f"Review {r.skill_name} v{r.version}, shared with {r.scope}:\n{r.diff or r.code}\n")
             case Home(skills=skills):
                 self._print(SkillList(skills))
+            case DeleteConfirmation() as confirmation:
+                self.out.write(f"{confirmation.text} Type `/skill delete {confirmation.name} yes` to delete it.\n")
         self.out.flush()
 
 

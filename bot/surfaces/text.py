@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.core.views import (Answer, ConnectLink, Home, Notice, PreviewReport, Progress, Question, RunForm,
-                            RunHistory, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList, SkillProposal,
-                            SkillRunReport, View)
+from bot.core.views import (Answer, ConnectLink, DeleteConfirmation, Home, Notice, PreviewReport, Progress, Question,
+                            RunForm, RunHistory, SaveForm, ScheduleForm, ShareRequest, SkillDetail, SkillList,
+                            SkillProposal, SkillRunReport, View)
 
 CHECK_MARKS = {"done": "✅", "in_progress": "⏳", "pending": "⬜"}
 
@@ -79,7 +79,7 @@ def fallback_text(view: View, quote: str = "") -> str:
     match view:
         case Progress(status=status):
             return status
-        case Question(text=text) | Answer(text=text) | Notice(text=text):
+        case Question(text=text) | Answer(text=text) | Notice(text=text) | DeleteConfirmation(text=text):
             return text
         case ConnectLink(provider=provider):
             return f"Connect your {provider} account"

@@ -1,6 +1,9 @@
-"""Alembic environment: migrates the connection ``init_db`` hands over, or the URL in ``sqlalchemy.url``."""
+"""Alembic environment: migrates the connection ``init_db`` hands over; run by hand (``alembic upgrade head`` with
+the repository's alembic.ini), the database of ``-x url=…``, else CODEMEM_DATABASE_URL, else ``sqlalchemy.url``."""
 
 from __future__ import annotations
+
+import os
 
 from alembic import context
 from sqlalchemy import create_engine
@@ -23,7 +26,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
-else:  # the alembic command line, e.g. `alembic -x ... revision --autogenerate`
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+else:  # the alembic command line, e.g. `alembic upgrade head` or `alembic revision --autogenerate`
+    url = (context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("CODEMEM_DATABASE_URL")
+           or config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(url)
     with engine.begin() as new_connection:
         _run(new_connection)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import yaml
 
+from bot import demo
 from skills_db.models import Owner
 from bot.core.views import Answer, Notice, ThreadRef
 from tests.agent.conftest import ALICE, RecordingSurface, call, say, state_of, tool_outputs
 
-CASE_STUDY = Path(__file__).resolve().parents[1] / "scenarios" / "save_attachments.yaml"
+CASE_STUDY = demo.SCENARIO
 
 
 def case_study_code() -> str:

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot import demo
 from tests.e2e.harness import REPO
 
-SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
+SCENARIO = demo.SCENARIO
 TASK = "save the PDF and XLSX attachments of the last 15 days to OneDrive, one folder per company, ignore contoso.com"
 
 

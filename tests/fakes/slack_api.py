@@ -165,6 +165,7 @@ class FakeSlack:
         self.client_id, self.client_secret = "fake-client-id", "fake-client-secret"
         self._team_tokens: dict[str, str] = {}                # bot token -> team id, from OAuth installs
         self._prompts: list[dict[str, Any]] = []
+        self.admins: set[str] = set()   # users.info says is_admin for these; every other user is a member
         self._socket: WebSocket | None = None
         self._socket_loop: asyncio.AbstractEventLoop | None = None
         self._acks: dict[str, dict[str, Any]] = {}
@@ -188,6 +189,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
+            "users.info": self._users_info,
         }
         self.app = Starlette(
             routes=[
@@ -459,6 +461,13 @@ class FakeSlack:
             raise SlackError("channel_not_found")
         return str(channel)
 
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = str(params.get("user") or "")
+        if not user.startswith(("U", "W")):
+            raise SlackError("user_not_found")
+        return {"user": {"id": user, "team_id": self.team_id, "name": user.lower(), "is_admin": user in self.admins,
+                         "is_owner": False, "is_primary_owner": False, "is_bot": False}}
+
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "url": "https://fake-workspace.slack.com/",
@@ -580,7 +589,9 @@ class FakeSlack:
         prompts = params.get("prompts")
         if isinstance(prompts, str):
             prompts = json.loads(prompts)
-        if not params.get("thread_ts") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+        # agent_view: prompts at the top of the app's conversation (a DM) need no thread
+        in_thread = bool(params.get("thread_ts")) or str(params.get("channel_id", "")).startswith("D")
+        if not in_thread or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
             raise SlackError("invalid_arguments")
         if any(len(p.get("title", "")) > 75 or not p.get("message") for p in prompts):
             raise SlackError("invalid_arguments")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 import httpx
 
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "save_attachments.yaml"
+from bot import demo
+
+SCENARIO = demo.SCENARIO
 REQUEST = ("save the PDF and XLSX attachments from the last 15 days of my Outlook mail to OneDrive, "
            "in Email Attachments/<company>, and ignore mail from our own domain")
 SKILL = "save_email_attachments"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
 
+from bot import demo
 from bot.agent.skill_code import skill_source
 from bot.runtime.bridge import ToolBridge
 from bot.runtime.skill_runner import PreparedRun, SkillRunner
@@ -20,7 +20,7 @@ from tests.integrations.conftest import Inspector
 
 from .conftest import ALICE
 
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "save_attachments.yaml"
+SCENARIO = demo.SCENARIO
 TOOLS = ["outlook_list_messages", "outlook_list_attachments", "outlook_get_attachment", "onedrive_upload_file"]
 
 

@@ -167,3 +167,28 @@ async def test_choices_and_write_grants_once_and_only_by_the_requester(world: Sl
     assert not buttons(answered) and "<@U0ALICE> chose *Allow*" in texts(answered)
     # Without a model the answer is told how to configure one: once, for the one click that counted.
     assert len([m for m in world.slack.messages(CHANNEL, THREAD) if "CODEMEM_MODEL" in m.text]) == 1
+
+
+async def test_a_workspace_admin_adds_an_approver_who_then_reviews_what_waited(world: SlackWorld) -> None:
+    skill = world.skill(ALICE, "echo", ECHO)
+    assert "no one approves skills there yet" in (await world.command(ALICE, "share echo channel"))["text"]
+    listed = await world.command(ALICE, "approvers list channel")
+    assert listed["text"].startswith("Approvers of skills shared with channel C0GENERAL: none yet")
+
+    refused = await world.command(MALLORY, f"approvers add channel <@{BOB}|bob>")
+    assert refused["text"].startswith("Only a workspace admin or owner can change who approves shared skills.")
+    assert world.store.sharing.approvers(ShareScope.of_channel("slack", TEAM, CHANNEL)) == []
+
+    world.slack.admins.add(MALLORY)   # users.info now says Mallory administers the workspace
+    added = await world.command(MALLORY, f"approvers add channel <@{BOB}|bob>")
+    assert added["text"] == "`U0BOB` now approves skills shared with channel C0GENERAL."
+    again = await world.command(MALLORY, f"approvers add channel <@{BOB}|bob>")
+    assert again["text"] == "`U0BOB` already approves skills shared with channel C0GENERAL."
+    await world.settle()
+    request = world.find("Review: echo v1", BOB)   # the share made before anyone could approve it
+    await world.click(BOB, request, "codemem_share_approve")
+    assert world.store.sharing.shares(skill.id, owner(ALICE))[0].approved_version == 1
+    assert "Running `echo`" in (await world.command(MALLORY, "run echo"))["text"]
+
+    assert "`U0BOB` no longer approves" in (await world.command(MALLORY, f"approvers remove channel <@{BOB}>"))["text"]
+    assert "none yet" in (await world.command(ALICE, "approvers list channel"))["text"]

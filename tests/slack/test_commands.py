@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.surfaces.slack_blocks import DELETE_ACTION
+from tests.fakes.slack_api import FakeMessage
 from tests.slack.conftest import (ALICE, BOB, CHANNEL, ECHO, NEEDS_CUSTOMER, SlackWorld, buttons, current_values,
                                   owner)
 
@@ -86,8 +88,30 @@ async def test_show_history_schedule_unschedule_delete(world: SlackWorld) -> Non
     assert "had no schedule" in (await world.command(ALICE, "unschedule echo"))["text"]
 
     assert "no skill named 'echo' of your own" in (await world.command(BOB, "delete echo"))["text"]
-    assert "Deleted `echo`" in (await world.command(ALICE, "delete echo"))["text"]
+    await world.command(ALICE, 'schedule echo "0 9 * * 1" tz=Europe/Paris')
+    asked = await world.command(ALICE, "delete echo")
+    assert asked["text"].startswith("Delete `echo`? This also deletes 1 version, 1 recorded run and its schedule (")
+    assert asked["text"].endswith("). It cannot be undone.") and "Europe/Paris" in asked["text"]
+    assert world.store.list_skills(owner(ALICE)) != [], "nothing is deleted before the click"
+    assert "Deleted `echo`" in (await world.command(ALICE, "delete echo yes"))["text"]
     assert world.store.list_skills(owner(ALICE)) == []
+
+
+async def test_delete_asks_with_a_button_that_only_the_owner_can_use(world: SlackWorld) -> None:
+    world.skill(ALICE, "echo", ECHO)
+    asked = await world.command(ALICE, "delete echo")
+    assert asked["text"] == "Delete `echo`? This also deletes 1 version and 0 recorded runs. It cannot be undone."
+    [delete] = [b for b in buttons(asked) if b["action_id"] == DELETE_ACTION]
+    assert (delete["text"]["text"], delete["style"]) == ("Delete", "danger")
+    card = FakeMessage(CHANNEL, "1700000000.000100", asked["text"], asked["blocks"], None, "B1")
+    await world.click(BOB, card, DELETE_ACTION)
+    assert "That is not yours to use" in world.whispers(BOB)[-1]
+    assert world.store.list_skills(owner(ALICE)) != []
+    await world.click(ALICE, card, DELETE_ACTION)
+    assert "Deleted `echo` with its versions, runs, schedule and shares." in world.whispers(ALICE)[-1]
+    assert world.store.list_skills(owner(ALICE)) == []
+    await world.click(ALICE, card, DELETE_ACTION)
+    assert "`echo` is already deleted." in world.whispers(ALICE)[-1]
 
 
 async def test_schedule_without_a_cron_opens_the_schedule_modal(world: SlackWorld) -> None:

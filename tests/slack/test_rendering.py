@@ -62,5 +62,10 @@ def test_the_manifest_asks_for_exactly_the_scopes_the_app_uses() -> None:
     manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yaml").read_text())
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/skill", "/connect", "/disconnect"}
-    assert {"app_home_opened", "assistant_thread_started", "app_mention", "message.im"} <= set(
-        manifest["settings"]["event_subscriptions"]["bot_events"])
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_home_opened", "app_context_changed", "app_mention", "message.im"} <= events
+    # Slack creates new apps with the agent messaging experience only; assistant_view is the old path
+    assert manifest["features"]["agent_view"]["agent_description"]
+    assert "assistant_view" not in manifest["features"] and not any(e.startswith("assistant_") for e in events)
+    # Socket Mode by default: no placeholder redirect URL for Slack to reject or an admin to copy
+    assert manifest["settings"]["socket_mode_enabled"] and "redirect_urls" not in manifest["oauth_config"]

@@ -80,6 +80,24 @@ async def test_oversized_results_go_out_as_a_file_within_block_limits(world: Sla
     await world.settle()
 
 
+async def test_agent_view_prompts_when_the_messages_tab_opens(world: SlackWorld) -> None:
+    world.skill(ALICE, "echo", ECHO)
+    opened = {"type": "app_home_opened", "user": ALICE, "channel": "D0ALICE", "tab": "messages",
+              "event_ts": "1763700100.000200"}
+    await world.post(signed_event(SECRET, opened, TEAM, "EvAGENT"))
+    await world.post(signed_event(SECRET, opened, TEAM, "EvAGENT", retry_num=1))
+    changed = {"type": "app_context_changed", "context": {"entities": [
+        {"type": "slack#/types/channel_id", "value": CHANNEL, "team_id": TEAM}]}}
+    assert (await world.post(signed_event(SECRET, changed, TEAM, "EvCONTEXT"))).status_code == 200
+    await world.settle()
+    prompts = world.slack.suggested_prompts
+    assert len(prompts) == 1, "a redelivery changes nothing"
+    assert prompts[0]["channel_id"] == "D0ALICE" and "thread_ts" not in prompts[0]
+    assert [p["title"] for p in prompts[0]["prompts"]] == ["Run echo", "Save my email attachments", "What can you do?"]
+    assert world.slack.home_views.get(ALICE) is None, "the Messages tab is not the Home tab"
+    assert world.slack.messages() == [], "a context change posts nothing"
+
+
 async def test_assistant_view_prompts_and_status(world: SlackWorld) -> None:
     world.skill(ALICE, "echo", ECHO)
     started = {"type": "assistant_thread_started", "assistant_thread": {

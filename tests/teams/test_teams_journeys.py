@@ -141,3 +141,19 @@ async def test_run_button_opens_a_form_and_the_form_runs_the_skill(world) -> Non
 
 def _elements(card: dict) -> list[dict]:
     return list(card.get("body", []))
+
+
+async def test_delete_asks_with_a_button_that_only_the_owner_can_use(world) -> None:
+    store, alice = world.codemem.store, Owner("teams", TENANT, ALICE)
+    draft = store.create_draft(alice, "echo", "the echo skill", "async def run() -> dict:\n    return {}\n", [])
+    store.approve(draft.id, alice, 1)
+    command = world.message(ALICE, "skill delete echo", kind="personal", mention=False)
+    assert (await world.post(command)).status_code == 200
+    asked = await world.until(lambda: world.connector.find(PERSONAL, "Delete `echo`?"))
+    assert "This also deletes 1 version and 0 recorded runs. It cannot be undone." in asked.text
+    assert store.list_skills(alice) != [], "nothing is deleted before the click"
+    assert "That is not yours to use" in invoke_text(await world.post(world.click(MALLORY, asked, "Delete")))
+    assert store.list_skills(alice) != []
+    told = invoke_text(await world.post(world.click(ALICE, asked, "Delete")))
+    assert told == "Deleted `echo` with its versions, runs, schedule and shares." and store.list_skills(alice) == []
+    assert invoke_text(await world.post(world.click(ALICE, asked, "Delete"))) == "`echo` is already deleted."

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from bot.surfaces.teams_package import TeamsPackageError, png_size, write_package
+from bot.surfaces.teams_package import TeamsPackageError, manifest, png_size, policy_routes, write_package
 from bot.surfaces.teams_settings import TeamsSettings
 from tests.teams.driver import APP_ID
 
@@ -47,3 +47,21 @@ def test_missing_settings_are_named(tmp_path, monkeypatch, values: dict, message
     with pytest.raises(TeamsPackageError, match=message):
         write_package(TeamsSettings(**values), tmp_path / "p.zip")
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_privacy_and_terms_link_the_pages_codemem_serves_or_the_configured_ones(tmp_path) -> None:
+    settings = TeamsSettings(TEAMS_APP_ID=APP_ID, TEAMS_PUBLIC_URL="https://bot.contoso.com/")
+    developer = manifest(settings)["developer"]
+    assert (developer["privacyUrl"], developer["termsOfUseUrl"]) == ("https://bot.contoso.com/privacy",
+                                                                     "https://bot.contoso.com/terms")
+    assert [route.path for route in policy_routes(settings)] == ["/privacy", "/terms"]
+    full = manifest(settings)["description"]["full"]
+    assert "Outlook" in full and "Gmail" in full and "Google Sheets" in full
+
+    own = TeamsSettings(TEAMS_APP_ID=APP_ID, TEAMS_PUBLIC_URL="https://bot.contoso.com",
+                        TEAMS_PRIVACY_URL="https://contoso.com/legal/privacy")
+    assert manifest(own)["developer"]["privacyUrl"] == "https://contoso.com/legal/privacy"
+    assert [route.path for route in policy_routes(own)] == ["/terms"], "only the page nobody else serves"
+    with pytest.raises(TeamsPackageError, match="TEAMS_TERMS_URL must be an https URL"):
+        manifest(TeamsSettings(TEAMS_APP_ID=APP_ID, TEAMS_PUBLIC_URL="https://bot.contoso.com",
+                               TEAMS_TERMS_URL="http://contoso.com/terms"))
