@@ -34,13 +34,15 @@ class Fault:
 
 @dataclass
 class RequestRecord:
-    """One request the emulator answered (`faulted` when an injected fault answered it)."""
+    """One request the emulator answered (`faulted` when an injected fault answered it); `raw_path` is the
+    path exactly as it came on the wire, still percent-encoded."""
 
     method: str
     path: str
     query: str
     status: int
     faulted: bool = False
+    raw_path: str = ""
 
 
 class FaultsAndLog:
@@ -56,6 +58,7 @@ class FaultsAndLog:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
         query = unquote(scope.get("query_string", b"").decode("latin-1"))
         fault = next((f for f in self.faults if f.matches(method, path)), None)
         if fault is not None:
@@ -65,7 +68,7 @@ class FaultsAndLog:
             if fault.status is not None:
                 await _drain(receive)
                 await _send_fault(send, fault, path)
-                self.requests.append(RequestRecord(method, path, query, fault.status, True))
+                self.requests.append(RequestRecord(method, path, query, fault.status, True, raw_path))
                 return
         status = 500
 
@@ -78,7 +81,7 @@ class FaultsAndLog:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            self.requests.append(RequestRecord(method, path, query, status))
+            self.requests.append(RequestRecord(method, path, query, status, raw_path=raw_path))
 
 
 async def _drain(receive: Receive) -> None:
