@@ -16,11 +16,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
-from bot.surfaces.slack import build_slack_app, http_routes
+from bot.surfaces.slack import build_slack_app
+from bot.surfaces.slack_http import http_routes
 from bot.surfaces.slack_ack import AfterAck
 from bot.surfaces.slack_install import SlackInstallSettings
 from bot.surfaces.teams import build_teams_app
@@ -29,11 +31,70 @@ from bot.surfaces.teams_settings import TeamsSettings
 log = logging.getLogger(__name__)
 
 Problems = Callable[[], Awaitable[list[str]]]
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body served: Slack's largest payloads (a modal's submission: up to 100 blocks and their
+inputs) and Teams' activities are a few hundred KB at most."""
 
 
-def http_app(routes: list[BaseRoute], problems: Problems | None = None) -> Starlette:
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is answered 413 and never reaches the app — by its
+    Content-Length before a byte of it is read, else (chunked) as soon as what was read passes the limit.
+    The app gets the body it would have read, replayed from the bytes read here."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)   # no body (a GET)
+            return
+        if declared is not None and not (declared.isdigit() and int(declared) <= self.limit):
+            await self._refuse(scope, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return   # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(scope, send)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        log.warning("refused a request body over %d bytes: %s %s", self.limit, scope["method"], scope["path"])
+        response = JSONResponse({"error": f"the request body is over {self.limit} bytes"}, status_code=413,
+                                headers={"Connection": "close"})
+        await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def http_app(routes: list[BaseRoute], problems: Problems | None = None, *,
+             max_body_bytes: int = MAX_BODY_BYTES) -> ASGIApp:
     """`routes`, plus /healthz (the process is up), /readyz (503 with the `problems` while it cannot serve)
-    and /metrics (Prometheus)."""
+    and /metrics (Prometheus); request bodies over `max_body_bytes` are refused (`BodyLimit`)."""
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -45,8 +106,8 @@ def http_app(routes: list[BaseRoute], problems: Problems | None = None) -> Starl
         body, content_type = metrics_payload()
         return Response(body, media_type=content_type)
 
-    return Starlette(routes=[Route("/healthz", health), Route("/readyz", ready), Route("/metrics", metrics),
-                             *routes])
+    app = Starlette(routes=[Route("/healthz", health), Route("/readyz", ready), Route("/metrics", metrics), *routes])
+    return BodyLimit(app, max_body_bytes)
 
 
 async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
@@ -69,7 +130,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
                 await socket_mode.connect_async()
                 stack.push_async_callback(socket_mode.close_async)
             else:
-                routes += http_routes(slack, install)
+                routes += http_routes(slack, install, signing_secret=settings.slack_signing_secret or "")
         if teams_settings.enabled:
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
