@@ -9,12 +9,15 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+import bot.core.skills as skills_module
+from bot.core.skills import MAX_COMMAND_CHARS
 from bot.server import MAX_BODY_BYTES
 from tests.fakes.slack_signing import event_envelope, signed_block_action, signed_command, view_submission
 from tests.slack.conftest import ALICE, CHANNEL, ECHO, SECRET, TEAM, SlackWorld
@@ -195,3 +198,37 @@ async def test_well_formed_requests_still_work(world: SlackWorld, logged) -> Non
     response = await world.post(sign(command_form(), FORM))
     assert response.status_code == 200 and "skills" in response.text.lower()
     assert logged.refusals() == []
+
+
+async def test_a_long_skill_command_is_refused_unread_with_the_limit(world: SlackWorld) -> None:
+    world.skill(ALICE, "echo", ECHO)
+    text = "run echo folder=" + "a" * 400_000   # inside the body limit; shlex alone took seconds on it
+    response = await world.post(signed_command(SECRET, "/skill", text, ALICE, CHANNEL, TEAM))
+    assert response.status_code == 200
+    assert f"takes at most {MAX_COMMAND_CHARS:,}" in response.json()["text"]
+    at_the_limit = "run echo folder=" + "a" * (MAX_COMMAND_CHARS - len("run echo folder="))
+    response = await world.command(ALICE, at_the_limit)
+    assert response["text"].startswith("Running `echo`")
+
+
+async def test_healthz_answers_while_a_command_is_being_parsed(world: SlackWorld, monkeypatch) -> None:
+    """The split of a command's text holds here until released: were it on the event loop, /healthz could not
+    answer meanwhile."""
+    parsing, release = threading.Event(), threading.Event()
+    split = skills_module._words
+
+    def held(text: str) -> list[str]:
+        parsing.set()
+        release.wait(timeout=20)
+        return split(text)
+
+    monkeypatch.setattr(skills_module, "_words", held)
+    command = asyncio.create_task(world.post(signed_command(SECRET, "/skill", "list", ALICE, CHANNEL, TEAM)))
+    try:
+        await asyncio.to_thread(parsing.wait, 60)
+        assert parsing.is_set(), "the command reached its parse"
+        health = await world.http.get("/healthz")
+        assert health.status_code == 200 and not command.done(), "/healthz answered while the command was parsed"
+    finally:
+        release.set()
+    assert (await command).status_code == 200
