@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
+from bot.runtime.jobs import InProcessJobs
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app
 from bot.surfaces.slack_http import http_routes
@@ -31,6 +32,7 @@ from bot.surfaces.teams_settings import TeamsSettings
 log = logging.getLogger(__name__)
 
 Problems = Callable[[], Awaitable[list[str]]]
+JOB_LEDGER = "jobs"   # under CODEMEM_DATA_DIR: the embedded engine's jobs while they are queued or running
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body served: Slack's largest payloads (a modal's submission: up to 100 blocks and their
 inputs) and Teams' activities are a few hundred KB at most."""
@@ -116,9 +118,8 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     callbacks under /oauth/ when accounts are configured."""
     log.info(configure_tracing())
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
-        if settings.jobs == "inprocess":
-            codemem.scheduler.start()   # this process runs the jobs, so it also fires the schedules
         routes: list[BaseRoute] = []
+        socket_mode: AsyncSocketModeHandler | None = None
         install = SlackInstallSettings()
         if settings.slack_bot_token or install.enabled:
             session = await stack.enter_async_context(aiohttp.ClientSession())
@@ -127,14 +128,18 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             slack = build_slack_app(codemem, settings, install, session=session, after_ack=after_ack)
             if settings.slack_app_token:
                 socket_mode = AsyncSocketModeHandler(slack, settings.slack_app_token)
-                await socket_mode.connect_async()
-                stack.push_async_callback(socket_mode.close_async)
             else:
                 routes += http_routes(slack, install, signing_secret=settings.slack_signing_secret or "")
         if teams_settings.enabled:
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
+        if isinstance(codemem.jobs, InProcessJobs):   # this process runs the jobs: it recovers them, fires schedules
+            await codemem.jobs.recover(settings.data_dir / JOB_LEDGER)   # the surfaces the hooks post to exist now
+            codemem.scheduler.start()
+        if socket_mode is not None:   # events come once the jobs they queue are kept in the ledger
+            await socket_mode.connect_async()
+            stack.push_async_callback(socket_mode.close_async)
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
                                 log_level="info", log_config=None)
         freeze_startup_objects()

@@ -3,7 +3,8 @@
 A job is a kind and a JSON payload, so any engine can carry it: this in-process one (the embedded
 default) or the distributed one on PostgreSQL (`bot.runtime.procrastinate_jobs`). Jobs with the same key
 (a thread) run one after another; a dedupe key makes a second submission, or a redelivery, a no-op. A
-job whose worker died while running it is delivered again, to its kind's `interrupted` hook.
+job whose worker died while running it is delivered again, to its kind's `interrupted` hook — by the
+distributed engine's other workers, or by the embedded engine itself when it starts again (`recover`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.observability import ERRORS, JOB_DURATION, JOB_WAIT, JOBS, bind, tracer
+from bot.runtime.job_ledger import JobLedger, LedgerEntry, left_behind
 
 log = logging.getLogger(__name__)
 
@@ -93,49 +96,192 @@ async def run_job(kind: str, key: str, handler: Handler, payload: dict[str, Any]
             JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
+def recovering(handler: Handler, hook: OnInterrupted, interruption: Interruption) -> Handler:
+    """The handler of a job delivered again after an interruption: the hook first; the handler too when the
+    hook says nothing of the job had started."""
+    async def recover(payload: dict[str, Any]) -> None:
+        if not await hook(payload, interruption):
+            await handler(payload)
+    return recover
+
+
 class InProcessJobs:
     """The embedded engine: jobs are asyncio tasks of this process, serialized per key.
 
-    Jobs live in memory, so a crash loses the queued ones and none is ever delivered again: the
-    `on_interrupted` hooks are only used by the distributed engine.
+    Jobs live in memory; once `recover` has given the engine a ledger, each is also on disk while it is
+    queued or running (`bot.runtime.job_ledger`), so that after a crash the next start delivers again what
+    was left: queued jobs run, and jobs cut short go to their kind's `on_interrupted` hook first.
     """
 
     def __init__(self) -> None:
         self.name = worker_name()
         self._handlers: dict[str, Handler] = {}
+        self._interrupted: dict[str, OnInterrupted] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._running: dict[str, asyncio.Task] = {}
         self._dedupe: set[str] = set()
+        self._ledger: JobLedger | None = None
 
     def handle(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
     def on_interrupted(self, kind: str, hook: OnInterrupted) -> None:
-        """Kept for the interface: in-process jobs die with the process and are never delivered again."""
+        self._interrupted[kind] = hook
+
+    async def recover(self, root: Path) -> int:
+        """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
+        processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
+        mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
+        jobs were delivered again. Call it once, at start, after the surfaces the hooks post to exist."""
+        self._ledger = JobLedger(root, self.name)
+        delivered = 0
+        for worker, entries in left_behind(root):
+            for entry in entries:
+                cut_short = entry.interrupted(worker)
+                interruption = Interruption(entry.kind, entry.key, cut_short[1], cut_short[0]) if cut_short else None
+                if entry.kind not in self._handlers:
+                    log.warning("a %s job left by %s has no handler here and is dropped", entry.kind, worker)
+                    continue
+                self._enqueue(entry.kind, entry.payload, entry.key, interruption)
+                delivered += 1
+            if entries:
+                log.warning("%d jobs left by %s, which stopped, are delivered again", len(entries), worker)
+        return delivered
 
     async def submit(self, kind: str, payload: dict[str, Any], *, key: str, dedupe: str | None = None) -> bool:
-        handler = self._handlers[kind]
+        """Queue a job; jobs with the same `key` never run at the same time and keep their order. A job
+        whose `dedupe` key was submitted before is dropped: False."""
+
+    async def cancel(self, key: str) -> bool:
+        """Stop the job running now for `key`; False when there is none."""
+
+    async def drain(self) -> None:
+        """Wait until every job queued so far has run (tests, shutdown)."""
+
+    async def problems(self) -> list[str]:
+        """What keeps the engine from taking jobs (for /readyz); empty when it can."""
+
+
+async def run_job(kind: str, key: str, handler: Handler, payload: dict[str, Any], *, waited: float) -> bool:
+    """Run one job as every engine does: ids bound to its logs, a span, metrics; a failure is logged, never
+    raised (it must not take the worker down). True when it finished without an error."""
+    JOB_WAIT.labels(kind).observe(max(waited, 0.0))
+    thread = payload.get("thread") or payload.get("where") or {}
+    thread_id = ":".join(str(thread[k]) for k in ("platform", "team", "channel", "thread")) if thread else None
+    started = time.perf_counter()
+    with bind(job_kind=kind, job_key=key, thread_id=thread_id), \
+            tracer.start_as_current_span(f"job {kind}", attributes={"codemem.job.key": key}):
+        try:
+            await handler(payload)
+            JOBS.labels(kind, "done").inc()
+            return True
+        except Exception:
+            log.exception("%s job for %s failed", kind, key)
+            JOBS.labels(kind, "failed").inc()
+            ERRORS.labels(f"job:{kind}").inc()
+            return False
+        finally:
+            JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
+
+
+def recovering(handler: Handler, hook: OnInterrupted, interruption: Interruption) -> Handler:
+    """The handler of a job delivered again after an interruption: the hook first; the handler too when the
+    hook says nothing of the job had started."""
+    async def recover(payload: dict[str, Any]) -> None:
+        if not await hook(payload, interruption):
+            await handler(payload)
+    return recover
+
+
+class InProcessJobs:
+    """The embedded engine: jobs are asyncio tasks of this process, serialized per key.
+
+    Jobs live in memory; once `recover` has given the engine a ledger, each is also on disk while it is
+    queued or running (`bot.runtime.job_ledger`), so that after a crash the next start delivers again what
+    was left: queued jobs run, and jobs cut short go to their kind's `on_interrupted` hook first.
+    """
+
+    def __init__(self) -> None:
+        self.name = worker_name()
+        self._handlers: dict[str, Handler] = {}
+        self._interrupted: dict[str, OnInterrupted] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._running: dict[str, asyncio.Task] = {}
+        self._dedupe: set[str] = set()
+        self._ledger: JobLedger | None = None
+
+    def handle(self, kind: str, handler: Handler) -> None:
+        self._handlers[kind] = handler
+
+    def on_interrupted(self, kind: str, hook: OnInterrupted) -> None:
+        self._interrupted[kind] = hook
+
+    async def recover(self, root: Path) -> int:
+        """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
+        processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
+        mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
+        jobs were delivered again. Call it once, at start, after the surfaces the hooks post to exist."""
+        self._ledger = JobLedger(root, self.name)
+        delivered = 0
+        for worker, entries in left_behind(root):
+            for entry in entries:
+                cut_short = entry.interrupted(worker)
+                interruption = Interruption(entry.kind, entry.key, cut_short[1], cut_short[0]) if cut_short else None
+                if entry.kind not in self._handlers:
+                    log.warning("a %s job left by %s has no handler here and is dropped", entry.kind, worker)
+                    continue
+                self._enqueue(entry.kind, entry.payload, entry.key, interruption)
+                delivered += 1
+            if entries:
+                log.warning("%d jobs left by %s, which stopped, are delivered again", len(entries), worker)
+        return delivered
+
+    async def stop(self) -> None:
+        """A clean stop: wait for the jobs queued so far, then end the ledger (nothing is left to recover)."""
+        await self.drain()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    async def submit(self, kind: str, payload: dict[str, Any], *, key: str, dedupe: str | None = None) -> bool:
         if dedupe is not None:
             if dedupe in self._dedupe:
                 JOBS.labels(kind, "duplicate").inc()
                 return False
             self._dedupe.add(dedupe)
+        self._enqueue(kind, payload, key)
+        return True
+
+    def _enqueue(self, kind: str, payload: dict[str, Any], key: str, interruption: Interruption | None = None) -> None:
+        handler = self._handlers[kind]
+        hook = self._interrupted.get(kind)
+        if interruption is not None and hook is not None:
+            JOBS.labels(kind, "interrupted").inc()
+            log.warning("a %s job for %s was interrupted on %s: recovering it", kind, key, interruption.worker)
+            handler = recovering(handler, hook, interruption)
         lock = self._locks.setdefault(key, asyncio.Lock())
+        ledger = self._ledger
+        cut_short = (interruption.worker, interruption.started_at.isoformat()) if interruption else None
+        entry_id = ledger.queued(LedgerEntry(kind, key, payload, cut_short=cut_short)) if ledger is not None else None
         submitted = time.monotonic()
 
         async def run() -> None:
             async with lock:
                 self._running[key] = asyncio.current_task()
+                if entry_id is not None:
+                    ledger.started(entry_id)
                 try:
                     await run_job(kind, key, handler, payload, waited=time.monotonic() - submitted)
                 finally:
                     self._running.pop(key, None)
+                    if entry_id is not None:
+                        ledger.finished(entry_id)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
     async def cancel(self, key: str) -> bool:
         task = self._running.get(key)

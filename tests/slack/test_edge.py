@@ -57,7 +57,8 @@ class Logged(logging.Handler):
         return [f"{r.name}: {r.getMessage()}" for r in self.records if r.exc_info or "Traceback" in r.getMessage()]
 
     def refusals(self) -> list[str]:
-        return [r.getMessage() for r in self.records if r.name.startswith("bot.surfaces") and "refused" in r.getMessage()]
+        return [r.getMessage() for r in self.records
+                if r.name.startswith("bot.surfaces") and "refused" in r.getMessage()]
 
 
 @pytest.fixture
