@@ -24,11 +24,18 @@ from skills_db.store import SkillStore
 from tests.e2e.harness import BotProcess
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import signed_command, signed_event
-from tests.runtime.test_distributed import COUNT_CODE
 
 SECRET = "slack-test-signing-secret"
 TEAM, ALICE = "T0FAKE", "U0ALICE"
 RUN_CHANNEL, TURN_CHANNEL, TURN_TS = "C0RUNS", "C0TURN", "1763700000.000100"
+COUNT_CODE = '''
+import asyncio
+
+async def run(n: int, pause: float = 0.0) -> int:
+    """Wait `pause` seconds, then give back n."""
+    await asyncio.sleep(pause)
+    return n
+'''
 TURNS = {"turns": [
     {"tool_calls": [{"name": "execute_code", "args": {"code": "total = 41\nprint(total)"}}]},
     {"tool_calls": [{"name": "execute_code", "args": {"code": "import asyncio\nawait asyncio.sleep(60)"}}]},
