@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -142,7 +142,7 @@ async def test_unsigned_requests_are_refused_without_being_parsed(world: SlackWo
 
 def _block_action(**changes) -> dict:
     body, _ = signed_block_action(SECRET, ALICE, CHANNEL, TEAM, "1.000001", "codemem_run", "1")
-    payload = json.loads(dict(__import__("urllib.parse").parse.parse_qsl(body))["payload"])
+    payload = json.loads(dict(parse_qsl(body))["payload"])
     for key, value in changes.items():
         if value is None:
             payload.pop(key, None)
