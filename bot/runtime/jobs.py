@@ -133,8 +133,9 @@ class InProcessJobs:
         """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
         processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
         mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
-        jobs were delivered again. Call it once, at start, after the surfaces the hooks post to exist."""
-        self._ledger = JobLedger(root, self.name)
+        jobs were delivered again. Call it at start, after the surfaces the hooks post to exist."""
+        if self._ledger is None:
+            self._ledger = JobLedger(root, self.name)
         delivered = 0
         for worker, entries in left_behind(root):
             for entry in entries:
@@ -222,8 +223,9 @@ class InProcessJobs:
         """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
         processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
         mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
-        jobs were delivered again. Call it once, at start, after the surfaces the hooks post to exist."""
-        self._ledger = JobLedger(root, self.name)
+        jobs were delivered again. Call it at start, after the surfaces the hooks post to exist."""
+        if self._ledger is None:
+            self._ledger = JobLedger(root, self.name)
         delivered = 0
         for worker, entries in left_behind(root):
             for entry in entries:
