@@ -1,23 +1,20 @@
 """The embedded engine's record of its jobs on disk, so that a process killed mid-run leaves a trace.
 
-While a job is queued or running, it is a small JSON file in the process's own directory under the ledger
-root (`CODEMEM_DATA_DIR/jobs/<worker>/`); it is removed when the job ends. The process holds an exclusive
-lock on `<worker>.lock` beside that directory for as long as it lives — a lease the kernel ends when the
+Each process appends to its own journal under the ledger root (`CODEMEM_DATA_DIR/jobs/<worker>.jobs`), one
+JSON line per step of a job: queued, started, finished — one small write each, cheap enough for the ack
+path. While it lives, the process holds an exclusive lock on its journal: a lease the kernel ends when the
 process dies, however it dies. So another process that can take the lock knows its owner is gone, and takes
-over what it left: `left_behind`.
+over the jobs it left unfinished: `left_behind`. A journal is emptied whenever none of its jobs is left.
 
-No file is synced to disk: a killed process loses nothing the kernel has not written (a power cut may).
+Nothing is synced to disk: a killed process loses nothing the kernel has not written (a power cut may).
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import logging
 import os
-import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -28,6 +25,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING = "queued", "running"
+JOURNAL = ".jobs"
+COMPACT_BYTES = 1 << 20   # an empty journal (no job left) larger than this is truncated
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,6 @@ class LedgerEntry:
     state: str = QUEUED
     started_at: str | None = None
     cut_short: tuple[str, str] | None = None   # (worker, started_at)
-    queued_ns: int = 0   # the order jobs were queued in (a thread's jobs keep it)
 
     def interrupted(self, worker: str) -> tuple[str, datetime] | None:
         """Where and when the first delivery cut short began, when this entry was left by the dead `worker`."""
@@ -53,71 +51,80 @@ class LedgerEntry:
 
 
 class JobLedger:
-    """The jobs of the process called `worker`, under `root`. A clean stop leaves nothing to recover (every
-    job ran to its end, its record removed); the next start clears the empty directory."""
+    """The journal of the process called `worker`, under `root`."""
 
     def __init__(self, root: Path, worker: str) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self.directory = root / worker
-        self._lease = _take_lease(root / f"{worker}.lock")
-        if self._lease is None:
-            raise RuntimeError(f"another process holds the job ledger of {worker} in {root}")
-        self.directory.mkdir(exist_ok=True)
-        self._entries: dict[str, LedgerEntry] = {}
+        self._fd = _lease(root / f"{worker}{JOURNAL}", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        if self._fd is None:
+            raise RuntimeError(f"another process holds the job journal of {worker} in {root}")
+        self._live: set[str] = set()
 
     def queued(self, entry: LedgerEntry) -> str:
         """Record a job just queued; its id in the ledger."""
         entry_id = uuid.uuid4().hex
-        self._write(entry_id, replace(entry, queued_ns=time.time_ns()))
+        self._live.add(entry_id)
+        self._append({"op": QUEUED, "id": entry_id, **asdict(entry)})
         return entry_id
 
     def started(self, entry_id: str) -> None:
-        self._write(entry_id, replace(self._entries[entry_id], state=RUNNING, started_at=datetime.now(UTC).isoformat()))
+        self._append({"op": RUNNING, "id": entry_id, "at": datetime.now(UTC).isoformat()})
 
     def finished(self, entry_id: str) -> None:
-        self._entries.pop(entry_id, None)
-        with contextlib.suppress(FileNotFoundError):
-            (self.directory / f"{entry_id}.json").unlink()
+        self._live.discard(entry_id)
+        if not self._live and os.fstat(self._fd).st_size > COMPACT_BYTES:
+            os.ftruncate(self._fd, 0)   # nothing in it is needed any more
+        else:
+            self._append({"op": "finished", "id": entry_id})
 
-    def _write(self, entry_id: str, entry: LedgerEntry) -> None:
-        self._entries[entry_id] = entry
-        temporary = self.directory / f".{entry_id}.tmp"
-        temporary.write_text(json.dumps(asdict(entry)))
-        os.replace(temporary, self.directory / f"{entry_id}.json")   # a reader sees the old entry or the new
+    def _append(self, record: dict[str, Any]) -> None:
+        os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())   # one write: one line
 
 
 def left_behind(root: Path) -> Iterator[tuple[str, list[LedgerEntry]]]:
-    """For each process whose lease under `root` has ended (it died): its name and the jobs it left, oldest
-    first. Its records are removed once the caller has taken them (the next item is asked for); a process
-    still alive is left alone."""
+    """For each process whose lease under `root` has ended (it died): its name and the jobs it left unfinished,
+    in the order they were queued. Its journal is removed once the caller has taken them (the next item is
+    asked for); a process still alive is left alone."""
     if not root.is_dir():
         return
-    for lock_path in sorted(root.glob("*.lock")):
-        worker = lock_path.stem
-        lease = _take_lease(lock_path)
-        if lease is None:
+    for path in sorted(root.glob(f"*{JOURNAL}")):
+        fd = _lease(path, os.O_RDONLY)
+        if fd is None:
             continue   # alive
-        with lease:
-            directory = root / worker
-            entries = []
-            for path in directory.glob("*.json"):
-                try:
-                    fields = json.loads(path.read_text())
-                    fields["cut_short"] = tuple(fields["cut_short"]) if fields.get("cut_short") else None
-                    entries.append(LedgerEntry(**fields))
-                except (ValueError, TypeError) as error:
-                    log.warning("a job record of %s is unreadable and is dropped: %s (%s)", worker, path.name, error)
-            yield worker, sorted(entries, key=lambda entry: entry.queued_ns)
-            shutil.rmtree(directory, ignore_errors=True)
-            lock_path.unlink(missing_ok=True)
+        try:
+            worker = path.name.removesuffix(JOURNAL)
+            with os.fdopen(os.dup(fd), encoding="utf-8", errors="replace") as journal:
+                entries = _unfinished(worker, journal)
+            yield worker, entries
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
 
-def _take_lease(path: Path) -> Any | None:
-    """The open lock file at `path`, locked by this process; None when another process holds it."""
-    handle = path.open("a")
+def _unfinished(worker: str, lines: Iterator[str]) -> list[LedgerEntry]:
+    entries: dict[str, LedgerEntry] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            op, entry_id = record.pop("op"), record.pop("id")
+            if op == QUEUED:
+                record["cut_short"] = tuple(record["cut_short"]) if record.get("cut_short") else None
+                entries[entry_id] = LedgerEntry(**record)
+            elif op == RUNNING and entry_id in entries:
+                entries[entry_id] = replace(entries[entry_id], state=RUNNING, started_at=record["at"])
+            else:
+                entries.pop(entry_id, None)
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("line %d of the job journal of %s is unreadable and is skipped (%s)", number, worker, error)
+    return list(entries.values())   # dicts keep the order the jobs were queued in
+
+
+def _lease(path: Path, flags: int) -> int | None:
+    """A descriptor of `path`, locked by this process; None when another process holds the lock."""
+    fd = os.open(path, flags)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
+        os.close(fd)
         return None
-    return handle
+    return fd

@@ -108,9 +108,10 @@ def recovering(handler: Handler, hook: OnInterrupted, interruption: Interruption
 class InProcessJobs:
     """The embedded engine: jobs are asyncio tasks of this process, serialized per key.
 
-    Jobs live in memory; once `recover` has given the engine a ledger, each is also on disk while it is
-    queued or running (`bot.runtime.job_ledger`), so that after a crash the next start delivers again what
-    was left: queued jobs run, and jobs cut short go to their kind's `on_interrupted` hook first.
+    Jobs live in memory; once `recover` has given the engine a ledger, each step of each job (queued,
+    started, finished) is also journaled on disk (`bot.runtime.job_ledger`), so that after a crash the next
+    start delivers again what was left: queued jobs run, jobs cut short go to their kind's `on_interrupted`
+    hook first.
     """
 
     def __init__(self) -> None:
@@ -130,8 +131,8 @@ class InProcessJobs:
         self._interrupted[kind] = hook
 
     async def recover(self, root: Path) -> int:
-        """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
-        processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
+        """Keep this process's jobs in a journal under `root` from now on, and deliver again the jobs that
+        processes which died (their lease on their journal ended) left there: a queued job runs; a job cut short
         mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
         jobs were delivered again. Call it at start, after the surfaces the hooks post to exist."""
         if self._ledger is None:
@@ -149,103 +150,6 @@ class InProcessJobs:
             if entries:
                 log.warning("%d jobs left by %s, which stopped, are delivered again", len(entries), worker)
         return delivered
-
-    async def submit(self, kind: str, payload: dict[str, Any], *, key: str, dedupe: str | None = None) -> bool:
-        """Queue a job; jobs with the same `key` never run at the same time and keep their order. A job
-        whose `dedupe` key was submitted before is dropped: False."""
-
-    async def cancel(self, key: str) -> bool:
-        """Stop the job running now for `key`; False when there is none."""
-
-    async def drain(self) -> None:
-        """Wait until every job queued so far has run (tests, shutdown)."""
-
-    async def problems(self) -> list[str]:
-        """What keeps the engine from taking jobs (for /readyz); empty when it can."""
-
-
-async def run_job(kind: str, key: str, handler: Handler, payload: dict[str, Any], *, waited: float) -> bool:
-    """Run one job as every engine does: ids bound to its logs, a span, metrics; a failure is logged, never
-    raised (it must not take the worker down). True when it finished without an error."""
-    JOB_WAIT.labels(kind).observe(max(waited, 0.0))
-    thread = payload.get("thread") or payload.get("where") or {}
-    thread_id = ":".join(str(thread[k]) for k in ("platform", "team", "channel", "thread")) if thread else None
-    started = time.perf_counter()
-    with bind(job_kind=kind, job_key=key, thread_id=thread_id), \
-            tracer.start_as_current_span(f"job {kind}", attributes={"codemem.job.key": key}):
-        try:
-            await handler(payload)
-            JOBS.labels(kind, "done").inc()
-            return True
-        except Exception:
-            log.exception("%s job for %s failed", kind, key)
-            JOBS.labels(kind, "failed").inc()
-            ERRORS.labels(f"job:{kind}").inc()
-            return False
-        finally:
-            JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
-
-
-def recovering(handler: Handler, hook: OnInterrupted, interruption: Interruption) -> Handler:
-    """The handler of a job delivered again after an interruption: the hook first; the handler too when the
-    hook says nothing of the job had started."""
-    async def recover(payload: dict[str, Any]) -> None:
-        if not await hook(payload, interruption):
-            await handler(payload)
-    return recover
-
-
-class InProcessJobs:
-    """The embedded engine: jobs are asyncio tasks of this process, serialized per key.
-
-    Jobs live in memory; once `recover` has given the engine a ledger, each is also on disk while it is
-    queued or running (`bot.runtime.job_ledger`), so that after a crash the next start delivers again what
-    was left: queued jobs run, and jobs cut short go to their kind's `on_interrupted` hook first.
-    """
-
-    def __init__(self) -> None:
-        self.name = worker_name()
-        self._handlers: dict[str, Handler] = {}
-        self._interrupted: dict[str, OnInterrupted] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task] = set()
-        self._running: dict[str, asyncio.Task] = {}
-        self._dedupe: set[str] = set()
-        self._ledger: JobLedger | None = None
-
-    def handle(self, kind: str, handler: Handler) -> None:
-        self._handlers[kind] = handler
-
-    def on_interrupted(self, kind: str, hook: OnInterrupted) -> None:
-        self._interrupted[kind] = hook
-
-    async def recover(self, root: Path) -> int:
-        """Keep this process's jobs in a ledger under `root` from now on, and deliver again the jobs that
-        processes which died (their lease under `root` ended) left there: a queued job runs; a job cut short
-        mid-run goes to its kind's interrupted hook first, as the distributed engine does. Returns how many
-        jobs were delivered again. Call it at start, after the surfaces the hooks post to exist."""
-        if self._ledger is None:
-            self._ledger = JobLedger(root, self.name)
-        delivered = 0
-        for worker, entries in left_behind(root):
-            for entry in entries:
-                cut_short = entry.interrupted(worker)
-                interruption = Interruption(entry.kind, entry.key, cut_short[1], cut_short[0]) if cut_short else None
-                if entry.kind not in self._handlers:
-                    log.warning("a %s job left by %s has no handler here and is dropped", entry.kind, worker)
-                    continue
-                self._enqueue(entry.kind, entry.payload, entry.key, interruption)
-                delivered += 1
-            if entries:
-                log.warning("%d jobs left by %s, which stopped, are delivered again", len(entries), worker)
-        return delivered
-
-    async def stop(self) -> None:
-        """A clean stop: wait for the jobs queued so far, then end the ledger (nothing is left to recover)."""
-        await self.drain()
-        if self._ledger is not None:
-            self._ledger.close()
-            self._ledger = None
 
     async def submit(self, kind: str, payload: dict[str, Any], *, key: str, dedupe: str | None = None) -> bool:
         if dedupe is not None:

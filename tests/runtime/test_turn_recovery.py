@@ -6,8 +6,9 @@ its own request as the answer; a reply cut short before anything was saved answe
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,11 @@ import yaml
 from bot.app import open_codemem
 from bot.core.conversations import TURN_JOB
 from bot.core.views import Answer, Question
-from bot.runtime.job_ledger import RUNNING, LedgerEntry
+from bot.runtime.job_ledger import LedgerEntry
 from bot.settings import Settings
 from integrations.emulator.server import EmulatorServer
 from tests.agent.conftest import ALICE, THREAD, RecordingSurface
+from tests.e2e.harness import REPO
 
 TURNS = [
     {"tool_calls": [{"name": "ask_user", "args": {"question": "Shall I go ahead?", "choices": ["Yes", "No"]}}]},
@@ -33,13 +35,15 @@ def emulator():
         yield server
 
 
-def leave_behind(root: Path, text: str, started_at: datetime) -> None:
-    """What a process killed while running the turn for `text` leaves in the ledger (its lock is free)."""
-    (root / "dead").mkdir(parents=True)
-    (root / "dead.lock").touch()
+def leave_behind(root: Path, text: str) -> None:
+    """What a process that began the turn for `text` now, then died, leaves in the ledger (a real process,
+    gone before this returns: its lease ended with it)."""
     payload = {"thread": asdict(THREAD), "user": asdict(ALICE), "text": text}
-    entry = LedgerEntry(TURN_JOB, THREAD.thread_id, payload, RUNNING, started_at.isoformat())
-    (root / "dead" / "entry.json").write_text(json.dumps(asdict(entry)))
+    script = ("import json, sys; from pathlib import Path; from bot.runtime.job_ledger import JobLedger, LedgerEntry; "
+              "journal = JobLedger(Path(sys.argv[1]), 'dead'); "
+              "journal.started(journal.queued(LedgerEntry(**json.loads(sys.argv[2]))))")
+    entry = LedgerEntry(TURN_JOB, THREAD.thread_id, payload)
+    subprocess.run([sys.executable, "-c", script, str(root), json.dumps(asdict(entry))], cwd=REPO, check=True)
 
 
 async def test_a_turn_cut_after_its_question_asks_again_and_a_cut_reply_answers_it(tmp_path, emulator) -> None:
@@ -50,20 +54,19 @@ async def test_a_turn_cut_after_its_question_asks_again_and_a_cut_reply_answers_
     async with open_codemem(settings) as codemem:
         surface = RecordingSurface()
         codemem.surfaces.attach("slack", surface)
-        began = datetime.now(UTC)
+        leave_behind(ledger, "do the thing")   # its job began; it then saved the question below, and died
         await codemem.conversations.on_message(surface, THREAD, ALICE, "do the thing")
         await codemem.jobs.drain()
         assert [q.text for q in surface.shown(Question)] == ["Shall I go ahead?"]
 
         # Killed after the question was saved, before its job ended: asked again, the graph not advanced.
-        leave_behind(ledger, "do the thing", began)
         assert await codemem.jobs.recover(ledger) == 1
         await codemem.jobs.drain()
         assert [q.text for q in surface.shown(Question)] == ["Shall I go ahead?"] * 2
         assert surface.shown(Answer) == []
 
         # Killed as the reply began, before anything of it was saved: the reply answers the question.
-        leave_behind(ledger, "Yes", datetime.now(UTC))
+        leave_behind(ledger, "Yes")
         assert await codemem.jobs.recover(ledger) == 1
         await codemem.jobs.drain()
         assert [a.text for a in surface.shown(Answer)] == ["Done as you said."]
