@@ -24,6 +24,7 @@ from bot.surfaces.slack_install import SlackInstallSettings
 log = logging.getLogger(__name__)
 
 TIMESTAMP_DIGITS = 12   # Unix seconds for the next 30,000 years
+NOT_A_PAYLOAD = "the body is not a Slack payload (JSON, a form, or a form with a JSON payload)"
 
 
 def http_routes(slack: AsyncApp, install: SlackInstallSettings | None = None, *,
@@ -66,9 +67,9 @@ class SignedEndpoint:
         except RecursionError:
             return refuse(400, "the body's JSON is nested too deeply")
         except (ValueError, AttributeError, TypeError):   # bolt's parse: bad JSON, or JSON that is not an object
-            return refuse(400, "the body is not a Slack payload (JSON, a form, or a form with a JSON payload)")
+            return refuse(400, NOT_A_PAYLOAD)
         if not isinstance(parsed.body, dict):
-            return refuse(400, "the body is not a Slack payload (JSON, a form, or a form with a JSON payload)")
+            return refuse(400, NOT_A_PAYLOAD)
         return to_starlette_response(await self.slack.async_dispatch(parsed))
 
 
