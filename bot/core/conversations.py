@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -77,20 +78,22 @@ class Conversations:
         await self._advance(self.surfaces.get(thread.platform), thread, Owner(**payload["user"]), payload["text"])
 
     async def _resume_interrupted(self, payload: dict[str, Any], interruption: Interruption) -> bool:
-        """The worker running this turn died. Mid-run: tool calls it cut short are answered as interrupted,
-        the user is told, and the graph goes on from its last checkpoint. Finished: the answer is posted
-        again. Not started, or a reply not yet applied to a question: False, so the turn runs normally."""
+        """The worker running this turn died. Nothing of it saved (no checkpoint since it began): False, so
+        the turn runs normally (a reply then answers the pending question). It got to its question, or to
+        its end: the question, or the answer, is posted again (the crash may have come before the post).
+        Mid-run: tool calls it cut short are answered as interrupted, the user is told, and the graph goes
+        on from its last checkpoint."""
         thread = ThreadRef(**payload["thread"])
         config = {"configurable": {"thread_id": thread.thread_id}}
         snapshot = await self.graph.aget_state(config)
-        if snapshot.interrupts:
+        saved = datetime.fromisoformat(snapshot.created_at) if snapshot.created_at else None
+        if saved is None or saved < interruption.started_at:
             return False
         surface = self.surfaces.get(thread.platform)
+        if snapshot.interrupts:
+            await surface.post(thread, _question(snapshot))
+            return True
         if not snapshot.next:
-            last_human = next((m for m in reversed(snapshot.values.get("messages", []))
-                               if isinstance(m, HumanMessage)), None)
-            if last_human is None or last_human.text != payload["text"]:
-                return False
             await surface.post(thread, _answer(snapshot.values))
             return True
         log.warning("resuming %s from its checkpoint after %s stopped", thread.thread_id, interruption.worker)
@@ -141,9 +144,8 @@ class Conversations:
         for direction, used in (snapshot.values.get("usage") or {}).items():
             TOKENS.labels(direction).inc(max(used - before.get(direction, 0), 0))
         if snapshot.interrupts:
-            question = snapshot.interrupts[0].value
             await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
-            await surface.post(thread, Question(question["question"], question.get("choices") or []))
+            await surface.post(thread, _question(snapshot))
             return
         await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
         await surface.post(thread, _answer(snapshot.values))
@@ -159,6 +161,12 @@ class Conversations:
             await self.graph.aupdate_state(config, {"messages": [
                 ToolMessage(why, tool_call_id=call["id"], name=call["name"])
                 for call in pending]}, as_node="tools")
+
+
+def _question(snapshot: Any) -> Question:
+    """The question a graph stopped at (its first interrupt)."""
+    asked = snapshot.interrupts[0].value
+    return Question(asked["question"], asked.get("choices") or [])
 
 
 def _answer(state: dict[str, Any]) -> Answer:

@@ -25,7 +25,7 @@ from bot.runtime.skill_runner import PreparedRun, SkillRunner
 from skills_db.access import Caller, ShareScope
 from skills_db.errors import NotAllowed, RunNotFound, SkillNotFound, SkillStoreError, VersionNotFound
 from skills_db.models import Owner, RunTrigger, Skill, SkillRun
-from skills_db.params import ArgumentError, argument_text, parse_arguments
+from skills_db.params import SMART_QUOTES, ArgumentError, argument_text, parse_arguments
 from skills_db.schedules import describe
 from skills_db.store import SkillStore
 
@@ -57,6 +57,9 @@ STARTER_PROMPTS = [
 PROMPTS_SHOWN = 4
 DELETE_WORDS = ("yes", "--yes")
 REFUSED = "That is not yours to use: only the person it belongs to can click it."
+MAX_COMMAND_CHARS = 4000
+"""The longest `/skill` text read: splitting it like a shell takes about a millisecond; `shlex` is slow on
+long texts (0.4 MB took seconds), so longer ones are refused unread."""
 
 
 class Skills:
@@ -105,10 +108,15 @@ class Skills:
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
         says what was wrong and shows the usage. The store is read as `_read` says: inline on SQLite, in a
-        worker thread on PostgreSQL. `is_admin` says whether `user` administers their workspace (asked
-        only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin)."""
+        worker thread on PostgreSQL. The text is split in a worker thread (it is the user's, of any shape),
+        and refused unread over MAX_COMMAND_CHARS. `is_admin` says whether `user` administers their workspace
+        (asked only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin)."""
+        if len(text) > MAX_COMMAND_CHARS:
+            return Notice(f"That command is {len(text):,} characters long: a `/skill` command takes at most "
+                          f"{MAX_COMMAND_CHARS:,}. Shorten its values (a skill's defaults need not be typed). {USAGE}",
+                          error=True)
         try:
-            words = shlex.split(text.translate(_SMART_QUOTES))
+            words = await asyncio.to_thread(_words, text)
         except ValueError as error:
             return Notice(f"I could not read that command ({error}). {USAGE}", error=True)
         verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
@@ -494,7 +502,9 @@ class Skills:
         return self.store.get_version(skill_id, caller)
 
 
-_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+def _words(text: str) -> list[str]:
+    """`/skill` text split like a shell command line (typographic quotes read as straight ones)."""
+    return shlex.split(text.translate(SMART_QUOTES))
 
 
 def _summary(skill: Skill, version: int, parameters: list[dict[str, Any]], shared: bool) -> SkillSummary:

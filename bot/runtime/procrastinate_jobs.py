@@ -30,7 +30,7 @@ from procrastinate.jobs import Job
 from procrastinate.schema import SchemaManager
 
 from bot.observability import ERRORS, JOBS, QUEUE_DEPTH
-from bot.runtime.jobs import Handler, Interruption, OnInterrupted, run_job, worker_name
+from bot.runtime.jobs import Handler, Interruption, OnInterrupted, recovering, run_job, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class ProcrastinateJobs:
         if claim.interrupted is not None and hook is not None:
             JOBS.labels(kind, "interrupted").inc()
             log.warning("job %s (%s) was interrupted on %s: recovering it", dedupe, kind, claim.interrupted.worker)
-            handler = _recovering(handler, hook, claim.interrupted)
+            handler = recovering(handler, hook, claim.interrupted)
 
         self._running[key] = asyncio.current_task()
         ok = False
@@ -299,14 +299,6 @@ class ProcrastinateJobs:
     async def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
         async with self.app.connector.pool.connection() as connection:
             return list(await (await connection.execute(sql, params)).fetchall())
-
-
-def _recovering(handler: Handler, hook: OnInterrupted, interruption: Interruption) -> Handler:
-    """The hook first; the handler too when the hook says nothing of the job had started."""
-    async def recover(payload: dict[str, Any]) -> None:
-        if not await hook(payload, interruption):
-            await handler(payload)
-    return recover
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRetryHandler,
                                                           AsyncRateLimitErrorRetryHandler)
 from slack_sdk.web.async_client import AsyncWebClient
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from bot.app import CodeMem
 from bot.core.skills import refusal
@@ -38,6 +34,7 @@ from bot.surfaces.slack_blocks import (CHOICE_ACTION, CONNECT_ACTION, DELETE_ACT
                                        SHARE_REJECT_ACTION, STOP_ACTION, attachment, decided, form_values, home_view,
                                        modal, parameter_errors, parameter_values, render)
 from bot.surfaces.slack_ack import AfterAck
+from bot.surfaces.slack_payloads import refuse_malformed
 from bot.surfaces.slack_install import (DatabaseInstallationStore, SlackInstallSettings, cached_authorize,
                                         oauth_settings)
 from skills_db.access import Caller
@@ -143,21 +140,6 @@ def web_client(settings: Settings, session: aiohttp.ClientSession | None = None)
                                           AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
 
 
-def http_routes(slack: AsyncApp, install: SlackInstallSettings | None = None) -> list[BaseRoute]:
-    """HTTP mode: events, interactivity and commands on POST /slack/events; with OAuth, the install page and
-    its redirect (GET) as well."""
-    handler = AsyncSlackRequestHandler(slack)
-
-    async def endpoint(request: Request) -> Response:
-        return await handler.handle(request)
-
-    routes: list[BaseRoute] = [Route("/slack/events", endpoint, methods=["POST"])]
-    if install is not None and install.enabled:
-        routes += [Route(install.install_path, endpoint, methods=["GET"]),
-                   Route(install.redirect_path, endpoint, methods=["GET"])]
-    return routes
-
-
 def build_slack_app(codemem: CodeMem, settings: Settings, install: SlackInstallSettings | None = None, *,
                     session: aiohttp.ClientSession | None = None, after_ack: AfterAck | None = None) -> AsyncApp:
     """The bolt app with CodeMem's listeners: one workspace with SLACK_BOT_TOKEN, or any number installed
@@ -176,6 +158,7 @@ def build_slack_app(codemem: CodeMem, settings: Settings, install: SlackInstallS
         tokens = store.bot_token
         options.update(oauth_settings=oauth, authorize=cached_authorize(oauth))
     app = AsyncApp(client=client, **options)
+    app.middleware(refuse_malformed)
     surface = SlackSurface(client, tokens)
     codemem.surfaces.attach("slack", surface)
     _add_listeners(app, surface, codemem, after_ack or AfterAck())

@@ -15,13 +15,14 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from microsoft_teams.api import (AdaptiveCardActionCardResponse, AdaptiveCardActionMessageResponse,
-                                 AdaptiveCardInvokeActivity, ConversationAccount, MessageActivity,
-                                 MessageActivityInput)
+from microsoft_teams.api import (ActivityTypeAdapter, AdaptiveCardActionCardResponse,
+                                 AdaptiveCardActionMessageResponse, AdaptiveCardInvokeActivity, ConversationAccount,
+                                 MessageActivity, MessageActivityInput)
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
 from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
 from microsoft_teams.cards import AdaptiveCard
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -86,7 +87,11 @@ class TeamsBot:
 
 
 class StarletteRoutes:
-    """A Teams SDK HTTP adapter that hands its routes to our own Starlette server instead of starting one."""
+    """A Teams SDK HTTP adapter that hands its routes to our own Starlette server instead of starting one.
+
+    A body that is not an activity CodeMem can act on is refused with a 400 and one log line before the SDK
+    sees it (the SDK would answer it 500, with a traceback). The JWT the SDK then checks names the activity's
+    serviceUrl, so the body is read before the token is checked; the server's `BodyLimit` bounds it."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -95,8 +100,11 @@ class StarletteRoutes:
         async def endpoint(request: Request) -> Response:
             try:
                 body = await request.json()
-            except ValueError:
-                return JSONResponse({"error": "the body must be a JSON activity"}, status_code=400)
+            except (ValueError, RecursionError):   # not JSON (or not UTF-8), or nested past any activity
+                return _refuse("the body must be a JSON activity")
+            problem = activity_problem(body)
+            if problem is not None:
+                return _refuse(problem)
             result = await handler(HttpRequest(body=body, headers=dict(request.headers)))
             if result.get("body") is None:
                 return Response(status_code=result["status"])
@@ -112,6 +120,28 @@ class StarletteRoutes:
 
     async def stop(self) -> None:
         """Nothing to stop: the server belongs to `codemem serve`."""
+
+
+def activity_problem(body: Any) -> str | None:
+    """Why `body` is not a Bot Framework activity CodeMem can act on, in words; None when it is one."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object (an activity)"
+    try:
+        activity = ActivityTypeAdapter.validate_python(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        return f"not a Bot Framework activity: {first['msg']} at {'.'.join(map(str, first['loc'])) or 'the top'}"
+    if isinstance(activity, (MessageActivity, AdaptiveCardInvokeActivity)):
+        try:
+            _user(activity)
+        except ValueError as error:
+            return str(error)
+    return None
+
+
+def _refuse(reason: str) -> Response:
+    log.warning("refused a Teams request (400): %s", reason)
+    return JSONResponse({"error": reason}, status_code=400)
 
 
 def cloud_for(settings: TeamsSettings) -> CloudEnvironment:

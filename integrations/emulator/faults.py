@@ -36,7 +36,8 @@ class Fault:
 @dataclass
 class RequestRecord:
     """One request the emulator answered (`faulted` when an injected fault answered it). `bearer` is the
-    `bearer_digest` of the request's bearer token ("" without one), so tests can tell whose token came."""
+    `bearer_digest` of the request's bearer token ("" without one), so tests can tell whose token came;
+    `raw_path` is the path exactly as it came on the wire, still percent-encoded."""
 
     method: str
     path: str
@@ -44,6 +45,7 @@ class RequestRecord:
     status: int
     faulted: bool = False
     bearer: str = ""
+    raw_path: str = ""
 
 
 def bearer_digest(token: str) -> str:
@@ -72,6 +74,7 @@ class FaultsAndLog:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
         query = unquote(scope.get("query_string", b"").decode("latin-1"))
         bearer = _bearer_of(scope)
         fault = next((f for f in self.faults if f.matches(method, path)), None)
@@ -82,7 +85,7 @@ class FaultsAndLog:
             if fault.status is not None:
                 await _drain(receive)
                 await _send_fault(send, fault, path)
-                self.requests.append(RequestRecord(method, path, query, fault.status, True, bearer))
+                self.requests.append(RequestRecord(method, path, query, fault.status, True, bearer, raw_path))
                 return
         status = 500
 
@@ -95,7 +98,7 @@ class FaultsAndLog:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            self.requests.append(RequestRecord(method, path, query, status, bearer=bearer))
+            self.requests.append(RequestRecord(method, path, query, status, bearer=bearer, raw_path=raw_path))
 
 
 async def _drain(receive: Receive) -> None:

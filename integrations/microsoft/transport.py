@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import unquote
 from uuid import UUID
 
 from kiota_abstractions.request_information import RequestInformation
@@ -32,6 +33,8 @@ _ME_SEGMENT = graph_default_middleware_options[UrlReplaceHandlerOption.get_key()
 """The SDK's rewrite of `/users/me-token-to-replace` (how `graph.me` builds its URLs) to `/me`."""
 _ME_REWRITE = UrlReplaceHandler(_ME_SEGMENT)
 _URL_ALREADY_REPLACED = UrlReplaceHandlerOption(enabled=False)
+DOT_SEGMENTS = frozenset({".", ".."})
+"""Path segments an HTTP client resolves (RFC 3986 5.2.4): as an id, `..` would address the parent resource."""
 
 
 async def send(graph: GraphServiceClient, request: RequestInformation, *, retry_safe: bool = True) -> bytes | None:
@@ -55,10 +58,15 @@ def fix_url(graph: GraphServiceClient, request: RequestInformation) -> str:
     values the SDK would give it, and `/users/me-token-to-replace` becomes `/me` here, with the SDK's own
     rule, instead of in a middleware that parses the URL again. The request's parameter dicts, which it
     shares with its builder, are replaced rather than cleared (setting a URL clears them).
+
+    Each id is one percent-encoded path segment; an id that is a dot segment is refused with a ToolError,
+    since no encoding keeps an HTTP client from resolving it into the parent resource.
     """
     if request.request_options.get(_URL_ALREADY_REPLACED.get_key()) is _URL_ALREADY_REPLACED:
         return request.url  # expanded before (and perhaps extended since)
     raw_url = request.path_parameters.get(RequestInformation.RAW_URL_KEY)
+    if not raw_url:
+        _refuse_dot_segments(request.path_parameters)
     values = {**request.query_parameters, **request.path_parameters, "baseurl": graph.request_adapter.base_url}
     request.path_parameters, request.query_parameters = {}, {}
     if isinstance(raw_url, str) and raw_url:
@@ -68,6 +76,14 @@ def fix_url(graph: GraphServiceClient, request: RequestInformation) -> str:
         request.url = _ME_REWRITE.replace_url_segment(url, _ME_SEGMENT)
     request.add_request_options([_URL_ALREADY_REPLACED])
     return request.url
+
+
+def _refuse_dot_segments(path_parameters: dict[str, Any]) -> None:
+    for name, value in path_parameters.items():
+        if isinstance(value, str) and value in DOT_SEGMENTS:
+            what = unquote(name).replace("-", " ")   # "message%2Did" -> "message id"
+            raise ToolError(f"{what} {value!r} is not an id: '.' and '..' never are; use an id returned by a "
+                            "list or search tool")
 
 
 @lru_cache(maxsize=512)

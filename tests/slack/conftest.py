@@ -15,11 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from bot.app import CodeMem, open_codemem
+from bot.server import http_app
 from bot.settings import Settings
-from bot.surfaces.slack import build_slack_app, http_routes
+from bot.surfaces.slack import build_slack_app
+from bot.surfaces.slack_http import http_routes
 from bot.surfaces.slack_install import SlackInstallSettings
 from integrations.emulator.server import EmulatorServer
 from skills_db.models import Owner, Skill
@@ -155,7 +157,7 @@ def current_values(view: dict[str, Any]) -> dict[str, str]:
             if b["type"] == "input"}
 
 
-async def serve(app: Starlette) -> tuple[uvicorn.Server, asyncio.Task, str]:
+async def serve(app: ASGIApp) -> tuple[uvicorn.Server, asyncio.Task, str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -187,7 +189,7 @@ async def world(tmp_path: Path, fake_slack: FakeSlack, emulator: EmulatorServer)
     settings = settings_for(tmp_path, fake_slack, emulator)
     async with open_codemem(settings) as codemem:
         app = build_slack_app(codemem, settings, SlackInstallSettings(SLACK_CLIENT_ID=None, SLACK_CLIENT_SECRET=None))
-        server, task, url = await serve(Starlette(routes=http_routes(app)))
+        server, task, url = await serve(http_app(http_routes(app, signing_secret=SECRET)))
         world = SlackWorld(fake_slack, codemem, url)
         try:
             yield world

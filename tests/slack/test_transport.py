@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from starlette.applications import Starlette
 
 from bot.app import open_codemem
 from bot.core.views import Notice, Progress, ThreadRef
-from bot.surfaces.slack import build_slack_app, http_routes
+from bot.server import http_app
+from bot.surfaces.slack import build_slack_app
+from bot.surfaces.slack_http import http_routes
 from bot.surfaces.slack_install import SlackInstallSettings
 from tests.fakes.block_kit import problems
 from tests.fakes.slack_api import FakeSlack
@@ -166,7 +167,7 @@ async def test_oauth_install_in_a_second_workspace(tmp_path: Path, fake_slack: F
     install = SlackInstallSettings(SLACK_CLIENT_ID=fake_slack.client_id, SLACK_CLIENT_SECRET=fake_slack.client_secret)
     async with open_codemem(settings) as codemem:
         app = build_slack_app(codemem, settings, install)
-        server, task, url = await serve(Starlette(routes=http_routes(app, install)))
+        server, task, url = await serve(http_app(http_routes(app, install, signing_secret=SECRET)))
         world = SlackWorld(fake_slack, codemem, url)
         try:
             page = await world.http.get("/slack/install")
