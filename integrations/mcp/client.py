@@ -117,8 +117,9 @@ class McpClient:
                         return
 
             await self._with_client(token, walk, what="list its tools")
-            # A 2026-07-28 server says how long its listing holds (0: ask again each time); older ones cannot.
-            ttl = ttl_ms / 1000 if ttl_ms is not None and self._mode in MODERN_PROTOCOL_VERSIONS else self.default_ttl
+            # A 2026-07-28 server may say how long its listing holds; 0 is what servers send when they say nothing
+            # (the SDK's default), and older servers cannot say: then the listing is kept for `default_ttl`.
+            ttl = ttl_ms / 1000 if ttl_ms and self._mode in MODERN_PROTOCOL_VERSIONS else self.default_ttl
             self._listing = ToolsListing(tools, self._clock() + ttl)
             return tools
 
