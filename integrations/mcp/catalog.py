@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
+from pydantic import BaseModel
 
 from integrations.context import current_context
 from integrations.declaration import Effect
@@ -151,7 +152,10 @@ def _dynamic_tool(client: McpClient, tool: types.Tool) -> tuple[DynamicTool, Mcp
     name = function_name(server.name, tool.name)
     typed = tool_types(name, tool.input_schema, tool.output_schema)
     effect = effect_of(server.trusted, tool.annotations)
-    wrapped = _wraps_result(tool.output_schema)
+    # The SDK wraps a non-object result as {"result": ...}; unwrap it unless the types kept the wrapper.
+    kept_wrapper = isinstance(typed.result, type) and issubclass(typed.result, BaseModel) \
+        and set(typed.result.model_fields) == {"result"}
+    wrapped = _wraps_result(tool.output_schema) and not kept_wrapper
     described = (tool.description or tool.title or tool.name).strip()
     trust = "trusted" if server.trusted else "untrusted: its tools count as writes"
     doc = "\n".join([described, "", *typed.notes,
