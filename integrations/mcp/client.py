@@ -100,8 +100,7 @@ class McpClient:
             if not refresh and self.listing_is_fresh():
                 assert self._listing is not None
                 return self._listing.tools
-            token = await token_for(self.credentials, self.server.auth, user_key or "", self.server.name) \
-                if user_key is not None or self.server.auth != "oauth" else None
+            token = await token_for(self.credentials, self.server.auth, user_key or "", self.server.name)
             tools: list[types.Tool] = []
             ttl_ms: int | None = None
 

@@ -90,3 +90,21 @@ def test_function_names_fit_64_characters_and_never_collide() -> None:
     assert all(len(n) <= MAX_FUNCTION_NAME and n.isidentifier() for n in names)
     assert function_name("github", "get_issue") == "github__get_issue"
     assert function_name("github", "get-issue").startswith("github__get_issue_h")
+
+
+async def test_a_server_that_does_not_answer_is_not_asked_again_at_every_search() -> None:
+    from integrations.mcp.catalog import RETRY_LISTING_AFTER, McpTools
+    from integrations.registry import Registry
+
+    now = [0.0]
+    tools = McpTools(Registry(), [McpServerConfig("gone", "http://127.0.0.1:9/mcp")], timeout=5,
+                     clock=lambda: now[0])
+    await tools.refresh()
+    assert "could not reach the MCP server gone" in tools.problems["gone"]
+    tools.problems.clear()
+    await tools.refresh()                      # within the back-off: not asked
+    assert tools.problems == {}
+    now[0] += RETRY_LISTING_AFTER
+    await tools.refresh()                      # asked again
+    assert "gone" in tools.problems
+    await tools.aclose()
