@@ -143,7 +143,8 @@ class Conversations:
         if snapshot.interrupts:
             question = snapshot.interrupts[0].value
             await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
-            await surface.post(thread, Question(question["question"], question.get("choices") or []))
+            await surface.post(thread, Question(question["question"], question.get("choices") or [],
+                                                question.get("url")))
             return
         await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
         await surface.post(thread, _answer(snapshot.values))

@@ -108,3 +108,18 @@ async def test_a_server_that_does_not_answer_is_not_asked_again_at_every_search(
     await tools.refresh()                      # asked again
     assert "gone" in tools.problems
     await tools.aclose()
+
+
+def test_a_url_elicitation_becomes_a_link_button_and_a_form_one_buttons_from_its_schema() -> None:
+    from bot.core.views import Question
+    from bot.surfaces.slack_blocks import render
+    from integrations.mcp.input_required import question_for
+
+    link = question_for("k", "Connect your account", None, url="https://example.com/connect")
+    assert link.choices == ("Done", "Cancel") and link.response("Done") == {"action": "accept"}
+    blocks = render(Question(link.message, list(link.choices), link.url))["blocks"]
+    assert blocks[1]["elements"][0]["url"] == "https://example.com/connect"
+    form = question_for("k", "Priority?", {"properties": {"p": {"type": "string", "enum": ["low", "high"]}}})
+    assert form.choices == ("low", "high", "Cancel")
+    assert form.response("high") == {"action": "accept", "content": {"p": "high"}}
+    assert form.response("Cancel") == {"action": "decline"}
