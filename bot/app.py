@@ -28,13 +28,14 @@ from bot.runtime.recovery import SkillRunRecovery
 from bot.runtime.scheduled_jobs import QueuedScheduler
 from bot.runtime.skill_runner import SkillRunner
 from bot.settings import Settings
-from bot.core.accounts import Connections
+from bot.core.accounts import Connections, owner_from_key
 from bot.core.surface import Surfaces
 from bot.workspace import AccountWorkspace, DemoWorkspace, connect_accounts
 from skills_db.connections import ConnectionStore, TokenCipher
 from integrations.emulator.server import EmulatorServer
 from sandbox.pool import WorkerPool
 from integrations.mcp.catalog import McpTools
+from integrations.mcp.oauth import McpOAuth, OAuthServer
 from integrations.registry import Registry, default_registry
 from skills_db.mcp_servers import McpServerStore
 from skills_db.db import init_db, make_engine
@@ -110,7 +111,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         if pool is not None:
             await pool.start()
             stack.push_async_callback(pool.close)
-        mcp = await _open_mcp(settings, engine, registry)
+        mcp = await _open_mcp(settings, engine, registry, connections)
         stack.push_async_callback(mcp.aclose)
         bridge = ToolBridge(registry, workspace, backend=settings.sandbox, pool=pool, mcp=mcp,
                             mcp_store=McpServerStore(engine, cipher_or_none()))
@@ -137,14 +138,22 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 await sessions.close_all()
 
 
-async def _open_mcp(settings: Settings, engine: Engine, registry: MeteredRegistry) -> McpTools:
+async def _open_mcp(settings: Settings, engine: Engine, registry: MeteredRegistry,
+                    connections: Connections) -> McpTools:
     """The MCP servers' tools in `registry` (each server that answers is listed now; OAuth servers when a user
-    first searches); a configuration that cannot work stops the start with a SettingsError saying why."""
+    first searches), and `/connect NAME` for the OAuth servers; a configuration that cannot work stops the
+    start with a SettingsError saying why."""
     try:
         entries = await asyncio.to_thread(all_servers, settings.mcp_servers, engine, cipher_or_none())
     except (McpConfigError, ValueError) as error:
         raise SettingsError(str(error)) from None
-    mcp = build_mcp_tools(entries, registry, timeout=settings.mcp_timeout)   # type: ignore[arg-type]
+    oauth_servers = [OAuthServer(e.server.name, e.server.url) for e in entries if e.server.auth == "oauth"]
+    if oauth_servers:   # each user connects their own account: tokens kept encrypted, so the keys must be set
+        connections.mcp = McpOAuth(ConnectionStore(engine, TokenCipher.from_environment()), lambda: oauth_servers,
+                                   redirect_base=settings.public_url, owner_of=owner_from_key,
+                                   ca_certs=settings.ca_certs, on_connected=connections.confirm)
+    mcp = build_mcp_tools(entries, registry, oauth=connections.mcp,   # type: ignore[arg-type]
+                          timeout=settings.mcp_timeout)
     await mcp.refresh()
     for name, problem in mcp.problems.items():
         log.warning("MCP server %s: %s", name, problem)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
-from bot.mcp_servers import McpConfigError, ServerEntry, all_servers, cipher_or_none, server_config
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.mcp_servers import ServerEntry
 
 mcp_cli = typer.Typer(help="MCP servers: their tools become functions the agent can find, load and call.",
                       no_args_is_help=True)
@@ -38,6 +41,7 @@ def add(name: str = typer.Argument(..., help="Lower-case name; its tools are off
                                                               "(else every tool counts as a write)."),
         token_env: str = typer.Option(None, help="For --auth bearer: the environment variable holding the token.")) -> None:
     """Register an MCP server (or replace the one of that name)."""
+    from bot.mcp_servers import McpConfigError, cipher_or_none, server_config
     from skills_db.mcp_servers import McpServerStore
 
     try:
@@ -65,6 +69,8 @@ def add(name: str = typer.Argument(..., help="Lower-case name; its tools are off
 @mcp_cli.command("list")
 def list_servers() -> None:
     """The MCP servers, whether each answers, and how many tools it offers."""
+    from bot.mcp_servers import McpConfigError, all_servers, cipher_or_none
+
     settings = Settings()
     try:
         entries = all_servers(settings.mcp_servers, _engine(settings), cipher_or_none())

@@ -26,7 +26,7 @@ from integrations.mcp.client import McpServerConfig
 from integrations.mcp.credentials import McpCredentials, StaticBearer
 from integrations.mcp.naming import server_name_problem
 from integrations.registry import Registry
-from skills_db.connections import TokenCipher
+from skills_db.connections import SecretKeyError, TokenCipher
 from skills_db.mcp_servers import AUTH_KINDS, McpServerStore
 
 
@@ -113,7 +113,7 @@ def cipher_or_none() -> TokenCipher | None:
     """The secret keys' cipher when CODEMEM_SECRET_KEYS (or CODEMEM_SECRET_KEY) is set."""
     try:
         return TokenCipher.from_environment()
-    except Exception:   # no keys: servers without stored tokens still work
+    except SecretKeyError:   # no keys: servers without stored tokens still work
         return None
 
 

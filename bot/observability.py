@@ -35,7 +35,8 @@ QUEUE_DEPTH = Gauge("codemem_queue_depth", "Jobs waiting (todo) per queue, as la
 TOOL_CALLS = Counter("codemem_tool_calls_total", "Workspace tool calls, by tool and outcome.", ["tool", "outcome"])
 TOOL_LATENCY = Histogram("codemem_tool_call_seconds", "Workspace tool call latency.", ["tool"],
                          buckets=_LATENCY_BUCKETS)
-MCP_CALLS = Counter("codemem_mcp_calls_total", "Calls of MCP servers' tools, by server, tool and outcome.",
+MCP_CALLS = Counter("codemem_mcp_calls_total", "Calls of MCP servers' tools, by server, tool and outcome "
+                   "(ok, error, input_required, dry_run).",
                    ["server", "tool", "outcome"])
 ERRORS = Counter("codemem_errors_total", "Errors, by where they happened.", ["where"])
 TOKENS = Counter("codemem_model_tokens_total", "Model tokens used, by direction (input_tokens, output_tokens).",
@@ -118,9 +119,10 @@ class MeteredRegistry:
         started = time.perf_counter()
         outcome = "error"
         try:
-            provider = self._registry.get(name).provider
+            spec = self._registry.get(name)
+            provider, previewed = spec.provider, ctx.dry_run and spec.effect != "read"
         except ToolError:
-            provider = ""
+            provider, previewed = "", False
         with tracer.start_as_current_span(f"tool {name}", attributes={"codemem.tool": name}):
             try:
                 result = await self._registry.call(name, args, ctx)
@@ -133,5 +135,5 @@ class MeteredRegistry:
                 TOOL_CALLS.labels(name, outcome).inc()
                 TOOL_LATENCY.labels(name).observe(time.perf_counter() - started)
                 server, _, tool = name.partition("__")
-                if provider == f"mcp:{server}":
-                    MCP_CALLS.labels(server, tool, outcome).inc()
+                if provider == f"mcp:{server}":   # a dry run's write never reaches the server
+                    MCP_CALLS.labels(server, tool, "dry_run" if previewed and outcome == "ok" else outcome).inc()

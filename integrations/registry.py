@@ -163,10 +163,6 @@ class Registry:
             self.register_dynamic(tool)
         self._index = None
 
-    def providers(self) -> set[str]:
-        """The providers of the registered tools."""
-        return {b.spec.provider for b in self._bindings.values()}
-
     def _add(self, binding: _Binding) -> None:
         name = binding.spec.name
         if name in self._bindings:

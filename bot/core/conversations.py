@@ -166,7 +166,7 @@ class Conversations:
 def _question(snapshot: Any) -> Question:
     """The question a graph stopped at (its first interrupt)."""
     asked = snapshot.interrupts[0].value
-    return Question(asked["question"], asked.get("choices") or [])
+    return Question(asked["question"], asked.get("choices") or [], asked.get("url"))
 
 
 def _answer(state: dict[str, Any]) -> Answer:

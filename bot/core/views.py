@@ -37,10 +37,12 @@ class Progress:
 
 @dataclass(frozen=True)
 class Question:
-    """A question from the agent; the answer (a reply or a choice) resumes the task."""
+    """A question from the agent (or from a tool, through the host); the answer (a reply or a choice) resumes the
+    task. `link`: a page the question asks the user to open (an MCP server's URL elicitation)."""
 
     text: str
     choices: list[str] = field(default_factory=list)
+    link: str | None = None
 
 
 @dataclass(frozen=True)

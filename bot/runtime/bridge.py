@@ -150,9 +150,9 @@ class ToolBridge:
                 raise ToolError(f"{name} is not loaded in this session: call load_functions first.")
             spec = self.registry.get(name)
             effect = spec.effect
-            this_call = call_key(name, {k: v for k, v in args.items() if v is not None}) \
-                if isinstance(args, dict) else name
-            if effect == "destructive" and not dry_run:
+            keyed = (effect == "destructive" or bridged.answers) and isinstance(args, dict)
+            this_call = call_key(name, {k: v for k, v in args.items() if v is not None}) if keyed else name
+            if effect == "destructive" and not dry_run and isinstance(args, dict):
                 _confirmed_or_ask(bridged, name, spec.provider, this_call, args)
             elif effect != "read" and not dry_run and effect not in bridged.granted:
                 raise ToolError(f"{name} would {effect} in the user's workspace and needs their go-ahead: "

@@ -291,8 +291,11 @@ def _blocks(view: View) -> list[dict]:
             if progress.stoppable:
                 blocks.append(_actions("codemem_progress", _button("Stop", STOP_ACTION, "stop", "danger")))
             return blocks
-        case Question(text=text, choices=choices):
+        case Question(text=text, choices=choices, link=link):
             blocks = [_section(f"❓ {escape(text)}")]
+            if link:
+                blocks.append(_actions("codemem_link", {**_button("Open the page", CONNECT_ACTION, "open",
+                                                                  "primary"), "url": link}))
             if choices:
                 styles = {"allow": "primary", "deny": "danger"}
                 blocks.append(_actions(DECIDED_BLOCK, *[

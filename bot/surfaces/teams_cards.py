@@ -85,8 +85,10 @@ def _body(view: View, thread_key: str) -> list[CardElement]:
             if progress.stoppable:
                 body.append(ActionSet(actions=[_button("Stop", STOP_VERB, {"thread": thread_key}, "destructive")]))
             return body
-        case Question(text=text, choices=choices):
+        case Question(text=text, choices=choices, link=link):
             body = [_text(f"❓ {text}")]
+            if link:
+                body.append(ActionSet(actions=[OpenUrlAction(title="Open the page", url=link)]))
             if choices:
                 body.append(ActionSet(actions=[
                     _button(choice, CHOICE_VERB, {"choice": choice, "question": truncate(text, 500),

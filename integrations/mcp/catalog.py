@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from integrations.registry import DynamicTool, Registry
 
 _log = logging.getLogger(__name__)
 PROVIDER_PREFIX = "mcp:"
+RETRY_LISTING_AFTER = 30.0   # seconds: searches do not wait on a server that just failed to answer
 
 
 def provider_of(server: str) -> str:
@@ -70,32 +71,28 @@ class McpTools:
     """Keeps each registered server's tools in `registry` (refreshed when a listing goes stale) and calls them."""
 
     def __init__(self, registry: Registry, servers: Iterable[McpServerConfig],
-                 credentials: dict[str, McpCredentials] | None = None, *, timeout: float = 30.0) -> None:
+                 credentials: dict[str, McpCredentials] | None = None, *, timeout: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`credentials`: the token source of each auth kind (`bearer`, `oauth`)."""
         self.registry = registry
-        self._credentials = credentials or {}
-        self._timeout = timeout
-        self.clients: dict[str, McpClient] = {}
+        self.clients = {s.name: McpClient(s, (credentials or {}).get(s.auth), timeout=timeout, clock=clock)
+                        for s in servers}
         self.functions: dict[str, McpFunction] = {}
         self.problems: dict[str, str] = {}
+        self._clock = clock
+        self._retry_at: dict[str, float] = {}   # a server that did not answer is not asked again before this
         self._refreshing = asyncio.Lock()
-        for server in servers:
-            self.add_server(server)
-
-    def add_server(self, server: McpServerConfig) -> None:
-        """Register `server` (its tools appear at the next refresh)."""
-        self.clients[server.name] = McpClient(server, self._credentials.get(server.auth), timeout=self._timeout)
-
-    @property
-    def servers(self) -> list[McpServerConfig]:
-        return [client.server for client in self.clients.values()]
 
     async def refresh(self, user_key: str | None = None, *, force: bool = False) -> None:
         """List the tools of every server whose listing is stale (at once, side by side) and update the registry.
 
         An OAuth server is listed with `user_key`'s token (its tools are then known for everyone); a server that
-        does not answer keeps its last tools, and says why in `problems`."""
+        does not answer keeps its last tools, says why in `problems`, and is asked again RETRY_LISTING_AFTER
+        seconds later."""
         async with self._refreshing:
-            stale = [c for c in self.clients.values() if force or not c.listing_is_fresh()]
+            now = self._clock()
+            stale = [c for c in self.clients.values() if force or (not c.listing_is_fresh()
+                                                                   and now >= self._retry_at.get(c.server.name, 0))]
             if not stale:
                 return
             listings = await asyncio.gather(*(self._list(c, user_key, force) for c in stale))
@@ -110,6 +107,7 @@ class McpTools:
             tools = await client.list_tools(user_key, refresh=force)
         except ToolError as error:
             self.problems[client.server.name] = str(error)
+            self._retry_at[client.server.name] = self._clock() + RETRY_LISTING_AFTER
             _log.warning("MCP server %s: %s", client.server.name, error)
             return None
         self.problems.pop(client.server.name, None)
@@ -134,15 +132,8 @@ class McpTools:
         if skipped:
             self.problems[server.name] = "tools left out: " + "; ".join(skipped)
 
-    def remove_server(self, name: str) -> None:
-        """Forget a server and its tools."""
-        client = self.clients.pop(name, None)
-        self.registry.replace_provider(provider_of(name), [])
-        self.functions = {n: f for n, f in self.functions.items() if f.server != name}
-        if client is not None:
-            asyncio.get_running_loop().create_task(client.aclose())
-
     async def aclose(self) -> None:
+        """Close every server's kept connections."""
         await asyncio.gather(*(client.aclose() for client in self.clients.values()))
 
 

@@ -34,6 +34,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from integrations.bearer_auth import BearerAuth
 from integrations.errors import ToolError
 from integrations.mcp.credentials import McpCredentials, token_for
 from integrations.mcp.input_required import CONFIRM_KEY, InputQuestion, InputRequired, question_for
@@ -100,8 +101,7 @@ class McpClient:
             if not refresh and self.listing_is_fresh():
                 assert self._listing is not None
                 return self._listing.tools
-            token = await token_for(self.credentials, self.server.auth, user_key or "", self.server.name) \
-                if user_key is not None or self.server.auth != "oauth" else None
+            token = await token_for(self.credentials, self.server.auth, user_key or "", self.server.name)
             tools: list[types.Tool] = []
             ttl_ms: int | None = None
 
@@ -116,9 +116,10 @@ class McpClient:
                     if cursor is None:
                         return
 
-            await self._with_client(token, walk, what="list its tools")
-            # A 2026-07-28 server says how long its listing holds (0: ask again each time); older ones cannot.
-            ttl = ttl_ms / 1000 if ttl_ms is not None and self._mode in MODERN_PROTOCOL_VERSIONS else self.default_ttl
+            await self._with_client(token, walk, what="list its tools", user_key=user_key or "")
+            # A 2026-07-28 server may say how long its listing holds; 0 is what servers send when they say nothing
+            # (the SDK's default), and older servers cannot say: then the listing is kept for `default_ttl`.
+            ttl = ttl_ms / 1000 if ttl_ms and self._mode in MODERN_PROTOCOL_VERSIONS else self.default_ttl
             self._listing = ToolsListing(tools, self._clock() + ttl)
             return tools
 
@@ -152,7 +153,7 @@ class McpClient:
                 tool, arguments, input_responses=seeded or None,
                 request_state=(answer or {}).get("request_state") if modern else None, allow_input_required=True)
 
-        result = await self._with_client(token, send, what=f"run {tool}", elicitation=elicit)
+        result = await self._with_client(token, send, what=f"run {tool}", elicitation=elicit, user_key=user_key)
         if isinstance(result, types.InputRequiredResult):
             questions = [_question(key, request.params) for key, request in (result.input_requests or {}).items()
                          if isinstance(request, types.ElicitRequest)]
@@ -173,14 +174,14 @@ class McpClient:
 
     # ---------------------------------------------------------------------------------------- plumbing
 
-    async def _with_client(self, token: str | None, use: Callable[[Client], Any], *, what: str,
+    async def _with_client(self, token: str | None, use: Callable[[Client], Any], *, what: str, user_key: str,
                            elicitation: Any = None) -> Any:
         """Run `use(client)` on the kept connection for `token` within `timeout`; failures become ToolErrors
         naming the server (and the connection is dropped, so the next call reconnects)."""
         key = hashlib.sha256((token or "").encode()).hexdigest()
         try:
             async with asyncio.timeout(self.timeout):
-                connection = await self._connection(key, token)
+                connection = await self._connection(key, token, user_key)
                 async with connection.calling(elicitation):
                     return await use(connection.client)
         except ToolError:
@@ -196,12 +197,14 @@ class McpClient:
             raise ToolError(f"could not reach the MCP server {self.server.name} to {what} "
                             f"({type(cause).__name__}: {cause}); try again later") from None
 
-    async def _connection(self, key: str, token: str | None) -> _Connection:
+    async def _connection(self, key: str, token: str | None, user_key: str) -> _Connection:
         async with self._connecting:
             connection = self._connections.get(key)
             if connection is None or not connection.alive:
-                headers = {"Authorization": f"Bearer {token}"} if token else {}
-                http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(self.timeout), trust_env=False)
+                auth = self._refreshing_auth(token, user_key)
+                headers = {"Authorization": f"Bearer {token}"} if token and auth is None else {}
+                http = httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout),
+                                          trust_env=False)
                 transport = streamable_http_client(self.server.url, http_client=http)
                 connection = _Connection(Client(transport, mode=self._mode, prior_discover=self._discover,
                                                 cache=None, read_timeout_seconds=self.timeout,
@@ -214,6 +217,24 @@ class McpClient:
                     await old.close()
             self._connections.move_to_end(key)
             return connection
+
+    def _refreshing_auth(self, token: str | None, user_key: str) -> BearerAuth | None:
+        """On an OAuth server: the user's token, and after a 401 (the server may end a token early) one fresh
+        token from the user's token source and the request sent again. None elsewhere (a fixed header)."""
+        refreshed = getattr(self.credentials, "refreshed", None)
+        if token is None or self.server.auth != "oauth" or refreshed is None:
+            return None
+        current = token
+
+        async def now() -> str:
+            return current
+
+        async def renewed() -> str:
+            nonlocal current
+            current = await refreshed(user_key, self.server.name) or current
+            return current
+
+        return BearerAuth(now, renewed)
 
     async def _drop(self, key: str) -> None:
         connection = self._connections.pop(key, None)

@@ -90,3 +90,36 @@ def test_function_names_fit_64_characters_and_never_collide() -> None:
     assert all(len(n) <= MAX_FUNCTION_NAME and n.isidentifier() for n in names)
     assert function_name("github", "get_issue") == "github__get_issue"
     assert function_name("github", "get-issue").startswith("github__get_issue_h")
+
+
+async def test_a_server_that_does_not_answer_is_not_asked_again_at_every_search() -> None:
+    from integrations.mcp.catalog import RETRY_LISTING_AFTER, McpTools
+    from integrations.registry import Registry
+
+    now = [0.0]
+    tools = McpTools(Registry(), [McpServerConfig("gone", "http://127.0.0.1:9/mcp")], timeout=5,
+                     clock=lambda: now[0])
+    await tools.refresh()
+    assert "could not reach the MCP server gone" in tools.problems["gone"]
+    tools.problems.clear()
+    await tools.refresh()                      # within the back-off: not asked
+    assert tools.problems == {}
+    now[0] += RETRY_LISTING_AFTER
+    await tools.refresh()                      # asked again
+    assert "gone" in tools.problems
+    await tools.aclose()
+
+
+def test_a_url_elicitation_becomes_a_link_button_and_a_form_one_buttons_from_its_schema() -> None:
+    from bot.core.views import Question
+    from bot.surfaces.slack_blocks import render
+    from integrations.mcp.input_required import question_for
+
+    link = question_for("k", "Connect your account", None, url="https://example.com/connect")
+    assert link.choices == ("Done", "Cancel") and link.response("Done") == {"action": "accept"}
+    blocks = render(Question(link.message, list(link.choices), link.url))["blocks"]
+    assert blocks[1]["elements"][0]["url"] == "https://example.com/connect"
+    form = question_for("k", "Priority?", {"properties": {"p": {"type": "string", "enum": ["low", "high"]}}})
+    assert form.choices == ("low", "high", "Cancel")
+    assert form.response("high") == {"action": "accept", "content": {"p": "high"}}
+    assert form.response("Cancel") == {"action": "decline"}

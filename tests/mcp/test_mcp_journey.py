@@ -3,6 +3,8 @@ question answered in the thread, the result saved as a skill and rerun without t
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+
 from bot.core.views import Answer, Question, SkillRunReport
 from tests.agent.conftest import ALICE, THREAD
 from tests.mcp.conftest import RecordingSurface, call, say, state_of, tickets_state, tickets_url, tool_outputs
@@ -32,8 +34,14 @@ def journey(scenario):
     ])
 
 
+def mcp_calls(outcome: str) -> float:
+    labels = {"server": "tickets", "tool": "create_ticket", "outcome": outcome}
+    return REGISTRY.get_sample_value("codemem_mcp_calls_total", labels) or 0.0
+
+
 async def test_the_agent_uses_an_mcp_tool_answers_its_question_in_the_thread_and_the_skill_reruns(
         start, scenario, emulator) -> None:
+    before = {outcome: mcp_calls(outcome) for outcome in ("ok", "input_required")}
     surface = RecordingSurface()
     servers = {"tickets": {"url": tickets_url(emulator), "trusted": True}}
     async with start(journey(scenario), servers) as codemem:
@@ -67,6 +75,9 @@ async def test_the_agent_uses_an_mcp_tool_answers_its_question_in_the_thread_and
     assert report.result["priority"] == "low" and report.result["title"] == "Printer toner empty"
     created = {t["title"]: t["priority"] for t in tickets_state(emulator)["tickets"] if t["id"] > 3}
     assert created == {"Laptop battery swells": "high", "Printer toner empty": "low"}
+    # Counted by server and tool: the question, the agent's call, the rerun's (the dry run calls nothing).
+    assert mcp_calls("input_required") - before["input_required"] == 1
+    assert mcp_calls("ok") - before["ok"] == 2
 
 
 async def test_a_skill_run_cannot_answer_a_servers_question_and_says_which(start, scenario, emulator) -> None:

@@ -81,7 +81,7 @@ async def test_calls_carry_the_servers_bearer_token_and_no_other(start, scenario
 
 
 def notes_server(*, tagged: bool) -> MCPServer:
-    server = MCPServer("notes", cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="public")})
+    server = MCPServer("notes", cache_hints={"tools/list": CacheHint(ttl_ms=1, scope="public")})
     server.notes = []   # type: ignore[attr-defined]
 
     if tagged:
