@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
-from bot.agent.model import HOW_TO_CONFIGURE
+from bot.agent.model import HOW_TO_CONFIGURE, model_failure
 from bot.core.progress import ProgressMessage
 from bot.core.surface import Surface, Surfaces
 from bot.core.views import Answer, Notice, Progress, Question, SkillOffer, ThreadRef
@@ -132,10 +132,15 @@ class Conversations:
             await surface.post(thread, Notice("Stopped. Everything so far is kept: reply here to continue."))
             return
         except Exception as error:   # a model or tool failure is told in the thread, never crashes the worker
-            log.exception("the agent failed in %s", thread.thread_id)
             ERRORS.labels("agent").inc()
+            explained = model_failure(error)
+            if explained is None:
+                log.exception("the agent failed in %s", thread.thread_id)
+            else:   # not a bug: one line in the log, the explanation in the thread
+                log.info("the agent stopped in %s: %s: %s", thread.thread_id, type(error).__name__, error)
             await progress.show(Progress(status="Stopped by an error", todos=progress.view.todos), force=True)
-            await surface.post(thread, Notice(f"I could not finish: {error}. Reply here to try again.", error=True))
+            await surface.post(thread, Notice(explained or f"I could not finish: {error}. Reply here to try again.",
+                                              error=True))
             return
         snapshot = await self.graph.aget_state(config)
         for direction, used in (snapshot.values.get("usage") or {}).items():
