@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.agent.checkpoints import open_checkpointer
 from bot.agent.graph import build_graph
@@ -83,7 +84,10 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         raise SettingsError(problem)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    init_db(engine)
+    try:
+        init_db(engine)
+    except OperationalError as error:
+        raise SettingsError(settings.database_unreachable(error)) from None
     store = SkillStore(engine)
     model = load_model(settings.model) if settings.model else None
     surfaces = Surfaces()

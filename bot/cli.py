@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -22,18 +24,38 @@ def configure_logging(level: int, settings: Settings | None = None) -> None:
     configure(level, json=(settings or Settings()).log_format == "json")
 
 
+@contextlib.contextmanager
+def explained_errors(*also: type[Exception]) -> Iterator[None]:
+    """Misconfiguration found while starting (and the errors in `also`): one line on stderr per problem,
+    naming the setting and the fix, and exit status 2; never a traceback."""
+    try:
+        yield
+    except Exception as error:
+        from pydantic import ValidationError
+
+        from bot.agent.model import ModelConfigError
+        from bot.app import SettingsError
+        from bot.settings import settings_problem
+        from skills_db.connections import SecretKeyError
+
+        if isinstance(error, ValidationError):
+            typer.echo(settings_problem(error), err=True)
+        elif isinstance(error, (ModelConfigError, SecretKeyError, SettingsError, *also)):
+            typer.echo(str(error), err=True)
+        else:
+            raise
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve() -> None:
     """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_PORT."""
-    from bot.agent.model import ModelConfigError
-    from bot.app import SettingsError
-    from skills_db.connections import SecretKeyError
-    from bot.server import serve as run_server
     from bot.surfaces.slack_install import SlackInstallSettings
     from bot.surfaces.teams_settings import TeamsSettings
 
-    settings, teams = Settings(), TeamsSettings()
-    slack_missing = settings.missing_for_slack(oauth_install=SlackInstallSettings().enabled)
+    with explained_errors():
+        settings, teams, install = Settings(), TeamsSettings(), SlackInstallSettings()
+    slack_missing = settings.missing_for_slack(oauth_install=install.enabled)
     teams_missing = teams.missing_for_teams() if teams.app_id else []
     if (slack_missing and not teams.enabled) or teams_missing:
         lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [
@@ -43,39 +65,40 @@ def serve() -> None:
                    "To try CodeMem without either, run `codemem chat`.", err=True)
         raise typer.Exit(2)
     configure_logging(logging.INFO, settings)
-    try:
+    from bot.server import serve as run_server
+
+    with explained_errors():
         asyncio.run(run_server(settings, teams))
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
 
 
 @app.command()
 def worker() -> None:
     """Run queued jobs (agent turns, skill runs) and the schedules: CODEMEM_JOBS=procrastinate, PostgreSQL."""
-    from bot.agent.model import ModelConfigError
-    from bot.app import SettingsError
     from bot.runtime.worker import WorkerConfigError, run_worker
     from bot.surfaces.teams_settings import TeamsSettings
-    from skills_db.connections import SecretKeyError
 
-    settings = Settings()
-    configure_logging(logging.INFO, settings)
-    try:
-        asyncio.run(run_worker(settings, TeamsSettings()))
-    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
+    with explained_errors(WorkerConfigError):
+        settings, teams = Settings(), TeamsSettings()
+        configure_logging(logging.INFO, settings)
+        asyncio.run(run_worker(settings, teams))
 
 
 @app.command()
 def doctor() -> None:
     """Check the configuration, the database and job queue, the sandbox's isolation and each connected
     service; say what to fix (exit code 1 when something must be)."""
-    from bot.runtime.doctor import diagnose
+    from pydantic import ValidationError
+
+    from bot.runtime.doctor import Finding, diagnose
+    from bot.settings import settings_problem
     from bot.surfaces.teams_settings import TeamsSettings
 
-    findings = asyncio.run(diagnose(Settings(), TeamsSettings()))
+    try:
+        settings, teams = Settings(), TeamsSettings()
+    except ValidationError as error:   # the checks need valid settings: these come first
+        findings = [Finding("settings", False, line) for line in settings_problem(error).splitlines()]
+    else:
+        findings = asyncio.run(diagnose(settings, teams))
     for finding in findings:
         typer.echo(finding.line())
     if not all(finding.ok for finding in findings):
@@ -85,21 +108,17 @@ def doctor() -> None:
 @app.command()
 def chat(thread: str = typer.Option(None, help="Continue a conversation by its name.")) -> None:
     """Talk to CodeMem in the terminal, against the built-in demo workspace."""
-    from bot.agent.model import ModelConfigError
-    from skills_db.connections import SecretKeyError
-    from bot.app import SettingsError, open_codemem
+    from bot.app import open_codemem
     from bot.surfaces.terminal import chat as run_chat
 
-    async def main() -> None:
-        async with open_codemem(Settings()) as codemem:
+    async def main(settings: Settings) -> None:
+        async with open_codemem(settings) as codemem:
             await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}")
 
-    configure_logging(logging.WARNING)
-    try:
-        asyncio.run(main())
-    except (ModelConfigError, SecretKeyError, SettingsError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
+    with explained_errors():
+        settings = Settings()
+        configure_logging(logging.WARNING, settings)
+        asyncio.run(main(settings))
 
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)
