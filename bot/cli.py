@@ -18,10 +18,12 @@ app = typer.Typer(help="CodeMem: a Slack and Teams bot that turns requests into 
 
 
 def configure_logging(level: int, settings: Settings | None = None) -> None:
-    """Log at `level` as CODEMEM_LOG_FORMAT says (JSON lines by default), with thread and run ids."""
+    """Log at `level` as CODEMEM_LOG_FORMAT says (by default readable lines on a terminal, else JSON lines),
+    with thread and run ids."""
     from bot.observability import configure_logging as configure
 
-    configure(level, json=(settings or Settings()).log_format == "json")
+    log_format = (settings or Settings()).log_format
+    configure(level, json=None if log_format is None else log_format == "json")
 
 
 @contextlib.contextmanager

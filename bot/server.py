@@ -18,12 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import open_codemem
+from bot.banner import serve_banner
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app, http_routes
 from bot.surfaces.slack_ack import AfterAck
 from bot.surfaces.slack_install import SlackInstallSettings
-from bot.surfaces.teams import build_teams_app
 from bot.surfaces.teams_settings import TeamsSettings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     """Run until stopped, on CODEMEM_HOST:CODEMEM_PORT: Slack in Socket Mode when SLACK_APP_TOKEN is set,
     else over HTTP when SLACK_BOT_TOKEN is; Teams on TEAMS_ENDPOINT when TEAMS_APP_ID is set; the OAuth
     callbacks under /oauth/ when accounts are configured."""
-    log.info(configure_tracing())
+    tracing = configure_tracing()
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
         if settings.jobs == "inprocess":
             codemem.scheduler.start()   # this process runs the jobs, so it also fires the schedules
@@ -71,12 +71,15 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             else:
                 routes += http_routes(slack, install)
         if teams_settings.enabled:
+            from bot.surfaces.teams import build_teams_app   # the Teams SDK warns about previews on import
+
             routes += (await build_teams_app(codemem, teams_settings)).routes
         if codemem.connections.accounts is not None:
             routes += codemem.connections.accounts.routes()
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
                                 log_level="info", log_config=None)
         freeze_startup_objects()
+        log.info(serve_banner(settings, teams_settings, install, tracing))
         await uvicorn.Server(config).serve()
 
 

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     worker_stalled_after: float = Field(30.0, gt=0, alias="CODEMEM_WORKER_STALLED_AFTER")
     worker_poll: float = Field(0.5, gt=0, alias="CODEMEM_WORKER_POLL")
     schedule_poll: float = Field(15.0, gt=0, alias="CODEMEM_SCHEDULE_POLL")
-    log_format: Literal["json", "text"] = Field("json", alias="CODEMEM_LOG_FORMAT")
+    log_format: Literal["json", "text"] | None = Field(None, alias="CODEMEM_LOG_FORMAT")
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
