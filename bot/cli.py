@@ -115,12 +115,16 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
 
     async def main(settings: Settings) -> None:
         async with open_codemem(settings) as codemem:
-            await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}")
+            await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}", model=settings.model,
+                           history=settings.data_dir / "chat_history")
 
     with explained_errors():
         settings = Settings()
         configure_logging(logging.WARNING, settings)
-        asyncio.run(main(settings))
+        try:
+            asyncio.run(main(settings))
+        except KeyboardInterrupt:   # Ctrl-C while a task ran: it was stopped, the conversation is kept
+            raise typer.Exit(130) from None
 
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)

@@ -59,6 +59,12 @@ class Conversations:
         await self.jobs.submit(TURN_JOB, {"thread": asdict(thread), "user": asdict(user), "text": text},
                                key=thread.thread_id)
 
+    async def pending_question(self, thread: ThreadRef) -> Question | None:
+        """The question `thread` waits on (to ask it again when its user comes back), or None."""
+        if self.graph is None or not self.is_known(thread):
+            return None
+        return _question(await self.graph.aget_state({"configurable": {"thread_id": thread.thread_id}}))
+
     async def stop(self, surface: Surface, thread: ThreadRef, user: Owner) -> None:
         """Stop the task running in `thread` (only its requester may): the sandbox is interrupted, the
         conversation is kept, and a reply continues it."""
@@ -145,10 +151,10 @@ class Conversations:
         snapshot = await self.graph.aget_state(config)
         for direction, used in (snapshot.values.get("usage") or {}).items():
             TOKENS.labels(direction).inc(max(used - before.get(direction, 0), 0))
-        if snapshot.interrupts:
-            question = snapshot.interrupts[0].value
+        question = _question(snapshot)
+        if question is not None:
             await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
-            await surface.post(thread, Question(question["question"], question.get("choices") or []))
+            await surface.post(thread, question)
             return
         await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
         await surface.post(thread, _answer(snapshot.values))
@@ -164,6 +170,13 @@ class Conversations:
             await self.graph.aupdate_state(config, {"messages": [
                 ToolMessage(why, tool_call_id=call["id"], name=call["name"])
                 for call in pending]}, as_node="tools")
+
+
+def _question(snapshot: Any) -> Question | None:
+    if not snapshot.interrupts:
+        return None
+    question = snapshot.interrupts[0].value
+    return Question(question["question"], question.get("choices") or [])
 
 
 def _answer(state: dict[str, Any]) -> Answer:

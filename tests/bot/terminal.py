@@ -20,6 +20,11 @@ from tests.e2e.harness import REPO
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[=>]|\r")
 
 
+def _controlling_terminal() -> None:
+    """In the child, after setsid: make the pty its controlling terminal, so Ctrl-C sends SIGINT."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     """A `codemem` process whose stdin, stdout and stderr are one pty of `columns` × `rows`."""
 
@@ -28,8 +33,8 @@ class Terminal:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=cwd, stdin=slave, stdout=slave,
-                                        stderr=slave, start_new_session=True,
-                                        env={**clean, "PYTHONPATH": str(REPO), "TERM": "xterm", **env})
+                                        stderr=slave, start_new_session=True, preexec_fn=_controlling_terminal,
+                                        env={**clean, "PYTHONPATH": str(REPO), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", **env})
         os.close(slave)
         self.raw = b""
         self.seen = 0   # how much of the screen text `expect` has consumed
