@@ -40,7 +40,7 @@ def explained_errors(*also: type[Exception]) -> Iterator[None]:
         from bot.settings import settings_problem
         from skills_db.connections import SecretKeyError
 
-        if isinstance(error, ValidationError):
+        if isinstance(error, ValidationError) and error.title.endswith("Settings"):   # Settings, TeamsSettings…
             typer.echo(settings_problem(error), err=True)
         elif isinstance(error, (ModelConfigError, SecretKeyError, SettingsError, *also)):
             typer.echo(str(error), err=True)
@@ -137,11 +137,8 @@ def teams_package(out: Path = typer.Option(Path("codemem-teams.zip"), help="Wher
     from bot.surfaces.teams_package import TeamsPackageError, write_package
     from bot.surfaces.teams_settings import TeamsSettings
 
-    try:
+    with explained_errors(TeamsPackageError):
         path = write_package(TeamsSettings(), out)
-    except TeamsPackageError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
     typer.echo(f"Wrote {path}: upload it in Teams (Apps → Manage your apps → Upload an app).")
 
 
