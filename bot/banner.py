@@ -4,10 +4,13 @@ and the database, in one short line (never a secret)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
-from bot.surfaces.slack_install import SlackInstallSettings
-from bot.surfaces.teams_settings import TeamsSettings
+
+if TYPE_CHECKING:
+    from bot.surfaces.slack_install import SlackInstallSettings
+    from bot.surfaces.teams_settings import TeamsSettings
 
 
 def model_summary(model: str | None) -> str:
