@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot import extras
 from bot.agent.checkpoints import open_checkpointer
@@ -90,7 +91,10 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
         extras.require("postgres", "CODEMEM_DATABASE_URL=postgresql…")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    init_db(engine)
+    try:
+        init_db(engine)
+    except OperationalError as error:
+        raise SettingsError(settings.database_unreachable(error)) from None
     store = SkillStore(engine)
     model = load_model(settings.model) if settings.model else None
     surfaces = Surfaces()

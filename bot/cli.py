@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -33,10 +35,35 @@ def main(version: bool = typer.Option(False, "--version", callback=_print_versio
 
 
 def configure_logging(level: int, settings: Settings | None = None) -> None:
-    """Log at `level` as CODEMEM_LOG_FORMAT says (JSON lines by default), with thread and run ids."""
+    """Log at `level` as CODEMEM_LOG_FORMAT says (by default readable lines on a terminal, else JSON lines),
+    with thread and run ids."""
     from bot.observability import configure_logging as configure
 
-    configure(level, json=(settings or Settings()).log_format == "json")
+    log_format = (settings or Settings()).log_format
+    configure(level, json=None if log_format is None else log_format == "json")
+
+
+@contextlib.contextmanager
+def explained_errors(*also: type[Exception]) -> Iterator[None]:
+    """Misconfiguration found while starting (and the errors in `also`): one line on stderr per problem,
+    naming the setting and the fix, and exit status 2; never a traceback."""
+    try:
+        yield
+    except Exception as error:
+        from pydantic import ValidationError
+
+        from bot.agent.model import ModelConfigError
+        from bot.app import SettingsError
+        from bot.settings import settings_problem
+        from skills_db.connections import SecretKeyError
+
+        if isinstance(error, ValidationError) and error.title.endswith("Settings"):   # Settings, TeamsSettings…
+            typer.echo(settings_problem(error), err=True)
+        elif isinstance(error, (ModelConfigError, SecretKeyError, SettingsError, MissingExtra, *also)):
+            typer.echo(str(error), err=True)
+        else:
+            raise
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -48,17 +75,14 @@ def serve(host: str = typer.Option(None, help="The address to listen on (default
                                                  "(not ready: it says what to set) instead of exiting; for containers "
                                                  "under a restart policy.")) -> None:
     """Run the bot for Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP) and Teams, on CODEMEM_HOST:CODEMEM_PORT."""
-    from bot.agent.model import ModelConfigError
-    from bot.app import SettingsError
-    from skills_db.connections import SecretKeyError
-    from bot.server import serve as run_server
     from bot.surfaces.slack_install import SlackInstallSettings
     from bot.surfaces.teams_settings import TeamsSettings
 
-    settings, teams = Settings(), TeamsSettings()
+    with explained_errors():
+        settings, teams, install = Settings(), TeamsSettings(), SlackInstallSettings()
     settings = settings.model_copy(update={name: value for name, value in (("host", host), ("port", port))
                                            if value is not None})
-    slack_missing = settings.missing_for_slack(oauth_install=SlackInstallSettings().enabled)
+    slack_missing = settings.missing_for_slack(oauth_install=install.enabled)
     teams_missing = teams.missing_for_teams() if teams.app_id else []
     if (slack_missing and not teams.enabled) or teams_missing:
         lines = ([f"  - {name}" for name in slack_missing] if not teams.enabled else []) + [
@@ -75,39 +99,40 @@ def serve(host: str = typer.Option(None, help="The address to listen on (default
         asyncio.run(serve_unconfigured(settings, " ".join(message.split())))
         return
     configure_logging(logging.INFO, settings)
-    try:
+    from bot.server import serve as run_server
+
+    with explained_errors():
         asyncio.run(run_server(settings, teams))
-    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
 
 
 @app.command()
 def worker() -> None:
     """Run queued jobs (agent turns, skill runs) and the schedules: CODEMEM_JOBS=procrastinate, PostgreSQL."""
-    from bot.agent.model import ModelConfigError
-    from bot.app import SettingsError
     from bot.runtime.worker import WorkerConfigError, run_worker
     from bot.surfaces.teams_settings import TeamsSettings
-    from skills_db.connections import SecretKeyError
 
-    settings = Settings()
-    configure_logging(logging.INFO, settings)
-    try:
-        asyncio.run(run_worker(settings, TeamsSettings()))
-    except (ModelConfigError, SecretKeyError, SettingsError, WorkerConfigError, MissingExtra) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
+    with explained_errors(WorkerConfigError):
+        settings, teams = Settings(), TeamsSettings()
+        configure_logging(logging.INFO, settings)
+        asyncio.run(run_worker(settings, teams))
 
 
 @app.command()
 def doctor() -> None:
     """Check the configuration, the database and job queue, the sandbox's isolation and each connected
     service; say what to fix (exit code 1 when something must be)."""
-    from bot.runtime.doctor import diagnose
+    from pydantic import ValidationError
+
+    from bot.runtime.doctor import Finding, diagnose
+    from bot.settings import settings_problem
     from bot.surfaces.teams_settings import TeamsSettings
 
-    findings = asyncio.run(diagnose(Settings(), TeamsSettings()))
+    try:
+        settings, teams = Settings(), TeamsSettings()
+    except ValidationError as error:   # the checks need valid settings: these come first
+        findings = [Finding("settings", False, line) for line in settings_problem(error).splitlines()]
+    else:
+        findings = asyncio.run(diagnose(settings, teams))
     for finding in findings:
         typer.echo(finding.line())
     if not all(finding.ok for finding in findings):
@@ -117,21 +142,21 @@ def doctor() -> None:
 @app.command()
 def chat(thread: str = typer.Option(None, help="Continue a conversation by its name.")) -> None:
     """Talk to CodeMem in the terminal, against the built-in demo workspace."""
-    from bot.agent.model import ModelConfigError
-    from skills_db.connections import SecretKeyError
-    from bot.app import SettingsError, open_codemem
+    from bot.app import open_codemem
     from bot.surfaces.terminal import chat as run_chat
 
-    async def main() -> None:
-        async with open_codemem(Settings()) as codemem:
-            await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}")
+    async def main(settings: Settings) -> None:
+        async with open_codemem(settings) as codemem:
+            await run_chat(codemem, thread or f"chat-{secrets.token_hex(4)}", model=settings.model,
+                           history=settings.data_dir / "chat_history")
 
-    configure_logging(logging.WARNING)
-    try:
-        asyncio.run(main())
-    except (ModelConfigError, SecretKeyError, SettingsError, MissingExtra) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
+    with explained_errors():
+        settings = Settings()
+        configure_logging(logging.WARNING, settings)
+        try:
+            asyncio.run(main(settings))
+        except KeyboardInterrupt:   # Ctrl-C while a task ran: it was stopped, the conversation is kept
+            raise typer.Exit(130) from None
 
 
 app.add_typer(db_cli, name="db")
@@ -148,11 +173,8 @@ def teams_package(out: Path = typer.Option(Path("codemem-teams.zip"), help="Wher
     from bot.surfaces.teams_package import TeamsPackageError, write_package
     from bot.surfaces.teams_settings import TeamsSettings
 
-    try:
+    with explained_errors(TeamsPackageError):
         path = write_package(TeamsSettings(), out)
-    except TeamsPackageError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from error
     typer.echo(f"Wrote {path}: upload it in Teams (Apps → Manage your apps → Upload an app).")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,14 +51,18 @@ def metrics_payload() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def configure_logging(level: int, *, json: bool = True) -> None:
-    """Route standard logging and structlog through one renderer: JSON lines (default) or plain text.
+def configure_logging(level: int, *, json: bool | None = None) -> None:
+    """Route standard logging, structlog and Python warnings through one renderer on stderr: JSON lines, or
+    human-readable lines; `json=None` picks JSON unless stderr is a terminal.
 
-    Ids bound with `bind` appear in every line; the per-request chatter of HTTP and search libraries is kept out.
+    Ids bound with `bind` appear in every line; the per-request chatter of HTTP and search libraries and
+    Alembic's migration notes are kept out.
     """
+    on_terminal = sys.stderr.isatty()
     shared = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
               structlog.stdlib.add_logger_name, structlog.processors.TimeStamper(fmt="iso", utc=True)]
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (structlog.processors.JSONRenderer() if (not on_terminal if json is None else json)
+                     else structlog.dev.ConsoleRenderer(colors=on_terminal))
     structlog.configure(processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                         logger_factory=structlog.stdlib.LoggerFactory(), cache_logger_on_first_use=True)
     handler = logging.StreamHandler()
@@ -65,11 +70,19 @@ def configure_logging(level: int, *, json: bool = True) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer]))
+    handler.addFilter(_not_misleading)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for chatty in ("httpx", "bm25s", "procrastinate"):
+    logging.captureWarnings(True)
+    for chatty in ("httpx", "bm25s", "procrastinate", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _not_misleading(record: logging.LogRecord) -> bool:
+    """False for log lines that are wrong about CodeMem: bolt reads SLACK_BOT_TOKEN from the environment
+    itself and then warns that it is unused, while the client it is given carries that same token."""
+    return not (record.name.startswith("slack_bolt") and "`token` will be unused" in record.getMessage())
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import extras
 from bot.app import open_codemem
+from bot.banner import serve_banner
 from bot.observability import configure_tracing, metrics_payload
 from bot.runtime.jobs import InProcessJobs
 from bot.settings import Settings
@@ -118,7 +119,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
     callbacks under /oauth/ when accounts are configured."""
     if teams_settings.enabled:
         extras.require("teams", "Teams (TEAMS_APP_ID)")
-    log.info(configure_tracing())
+    tracing = configure_tracing()
     async with open_codemem(settings) as codemem, contextlib.AsyncExitStack() as stack:
         routes: list[BaseRoute] = []
         socket_mode: AsyncSocketModeHandler | None = None
@@ -150,6 +151,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
                                 log_level="info", log_config=None)
         freeze_startup_objects()
+        log.info(serve_banner(settings, teams_settings, install, tracing))
         await uvicorn.Server(config).serve()
 
 

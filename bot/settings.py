@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+POSTGRES_URL = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
 
 from integrations.google.gmail_mcp import GMAIL_MCP_URL
 
@@ -32,7 +36,7 @@ class Settings(BaseSettings):
     worker_stalled_after: float = Field(30.0, gt=0, alias="CODEMEM_WORKER_STALLED_AFTER")
     worker_poll: float = Field(0.5, gt=0, alias="CODEMEM_WORKER_POLL")
     schedule_poll: float = Field(15.0, gt=0, alias="CODEMEM_SCHEDULE_POLL")
-    log_format: Literal["json", "text"] = Field("json", alias="CODEMEM_LOG_FORMAT")
+    log_format: Literal["json", "text"] | None = Field(None, alias="CODEMEM_LOG_FORMAT")
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
@@ -53,10 +57,45 @@ class Settings(BaseSettings):
     mcp_servers: str | None = Field(None, alias="CODEMEM_MCP_SERVERS")
     mcp_timeout: float = Field(30.0, gt=0, alias="CODEMEM_MCP_TIMEOUT")
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_sqlalchemy_can_open(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError(f"it is not a database URL: write {POSTGRES_URL} or sqlite:///PATH") from None
+        try:
+            dialect = parsed.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"it names the database kind {parsed.drivername!r}, which SQLAlchemy does not know: "
+                             f"write {POSTGRES_URL} (PostgreSQL) or sqlite:///PATH") from None
+        try:
+            dialect.import_dbapi()
+        except ImportError:
+            if parsed.get_backend_name() != "postgresql":
+                raise ValueError(f"it needs the Python driver of {parsed.drivername!r}, which is not installed") from None
+            raise ValueError(f"it needs a PostgreSQL driver that is not installed: write {POSTGRES_URL} and "
+                             'pip install "codemem[postgres]"') from None
+        return url
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'codemem.db'}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database URL with its password hidden: for logs, the banner and messages."""
+        return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
+    def database_unreachable(self, error: Exception) -> str:
+        """One line saying that the database cannot be reached, why, and what to check."""
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return (f"CODEMEM_DATABASE_URL={self.shown_database_url}: cannot connect "
+                f"({reason[0] if reason else type(error).__name__}); check that the database server is running "
+                "and reachable from here, and the URL's host, port, user and password.")
 
     @property
     def uses_postgres(self) -> bool:
@@ -105,3 +144,22 @@ class Settings(BaseSettings):
         if not self.slack_app_token and not self.slack_signing_secret:
             missing.append("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
         return missing
+
+
+def settings_problem(error: ValidationError) -> str:
+    """The settings that failed validation, one line each: the variable, its value, what is wrong, the fix."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "a setting"
+        expected = (problem.get("ctx") or {}).get("expected")
+        what = f"it should be one of {expected}" if expected else problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}={_shown(name, problem.get('input'))} is not valid: {what[:1].lower() + what[1:]} "
+                     "(set it in the environment or .env, or unset it for the default; README: Configuration).")
+    return "\n".join(lines)
+
+
+def _shown(name: str, value: object) -> str:
+    """A setting's value as a message may show it: secrets hidden, a URL's password too."""
+    if any(word in name for word in ("SECRET", "TOKEN", "PASSWORD", "KEY")):
+        return "(hidden)"
+    return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", value) if isinstance(value, str) else value)

@@ -17,8 +17,10 @@ from code get scripts of their own, chosen by a regular expression searched in t
       - match: "Summarise the mail from"
         turns:
           - content: "..."
- A call past the last turn
-raises `ReplayExhausted`, which is how tests prove that a skill rerun never reached the model.
+
+A call past the last turn raises `ReplayExhausted` (the scripted demo is over), which is how tests prove that
+a skill rerun never reached the model. A file that is missing, not YAML or not a replay raises
+`ReplayFileError` with what is wrong.
 
 A turn may stand for a failing provider instead: ``error: {status: 529, message: overloaded, times: 1}``
 fails the first `times` calls for that turn (counted per process) with `ReplayModelError`, then answers
@@ -44,6 +46,11 @@ class ReplayExhausted(RuntimeError):
     """The model was called more often than the replay file has turns."""
 
 
+class ReplayFileError(Exception):
+    """A replay file that is missing, not YAML or not a replay; the message says which and what it needs.
+    (Not a ValueError, which pydantic would wrap into a ValidationError while building the model.)"""
+
+
 class ReplayModelError(RuntimeError):
     """A scripted provider failure, with the HTTP status a provider would have answered."""
 
@@ -62,12 +69,7 @@ class ReplayChatModel(BaseChatModel):
     _scripts: list[tuple[re.Pattern, list[dict[str, Any]]]] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any) -> None:
-        data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
-        turns = data.get("turns") if isinstance(data, dict) else None
-        if not isinstance(turns, list):
-            raise ValueError(f"{self.path}: a replay file needs a top-level 'turns:' list")
-        self._turns = turns
-        self._scripts = [(re.compile(script["match"]), script["turns"]) for script in data.get("scripts") or []]
+        self._turns, self._scripts = read_replay(self.path)
 
     def _script_for(self, messages: list[BaseMessage]) -> list[dict[str, Any]]:
         first = next((m.text for m in messages if isinstance(m, HumanMessage)), "")
@@ -105,3 +107,35 @@ class ReplayChatModel(BaseChatModel):
             "input_tokens": prompt_tokens, "output_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens})
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+NEEDS = "a replay file is YAML with a top-level 'turns:' list of assistant turns (README: Offline and in tests)"
+
+
+def read_replay(path: Path) -> tuple[list[dict[str, Any]], list[tuple[re.Pattern, list[dict[str, Any]]]]]:
+    """The turns and the sub-agent scripts of the replay file at `path`; `ReplayFileError` when it is missing,
+    not YAML, or not shaped like a replay."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReplayFileError(f"the replay file {path} does not exist (relative paths start at {Path.cwd()})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReplayFileError(f"the replay file {path} cannot be read ({error})") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ReplayFileError(f"{path} is not YAML ({getattr(error, 'problem', None) or error}{at}); {NEEDS}") from None
+    turns = data.get("turns") if isinstance(data, dict) else None
+    if not isinstance(turns, list) or not all(isinstance(turn, dict) for turn in turns):
+        raise ReplayFileError(f"{path} is not a replay: {NEEDS}")
+    scripts = []
+    for script in (data.get("scripts") or []):
+        if not (isinstance(script, dict) and isinstance(script.get("match"), str)
+                and isinstance(script.get("turns"), list)):
+            raise ReplayFileError(f"{path}: each entry of 'scripts:' needs a 'match:' pattern and a 'turns:' list")
+        try:
+            scripts.append((re.compile(script["match"]), script["turns"]))
+        except re.error as error:
+            raise ReplayFileError(f"{path}: the script pattern {script['match']!r} is not a regular expression "
+                                  f"({error})") from None
+    return turns, scripts

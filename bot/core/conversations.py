@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
-from bot.agent.model import HOW_TO_CONFIGURE
+from bot.agent.model import HOW_TO_CONFIGURE, model_failure
 from bot.core.progress import ProgressMessage
 from bot.core.surface import Surface, Surfaces
 from bot.core.views import Answer, Notice, Progress, Question, SkillOffer, ThreadRef
@@ -59,6 +59,12 @@ class Conversations:
                                            thread_ts=thread.thread, requester_user=user.user)
         await self.jobs.submit(TURN_JOB, {"thread": asdict(thread), "user": asdict(user), "text": text},
                                key=thread.thread_id)
+
+    async def pending_question(self, thread: ThreadRef) -> Question | None:
+        """The question `thread` waits on (to ask it again when its user comes back), or None."""
+        if self.graph is None or not self.is_known(thread):
+            return None
+        return _question(await self.graph.aget_state({"configurable": {"thread_id": thread.thread_id}}))
 
     async def stop(self, surface: Surface, thread: ThreadRef, user: Owner) -> None:
         """Stop the task running in `thread` (only its requester may): the sandbox is interrupted, the
@@ -135,17 +141,23 @@ class Conversations:
             await surface.post(thread, Notice("Stopped. Everything so far is kept: reply here to continue."))
             return
         except Exception as error:   # a model or tool failure is told in the thread, never crashes the worker
-            log.exception("the agent failed in %s", thread.thread_id)
             ERRORS.labels("agent").inc()
+            explained = model_failure(error)
+            if explained is None:
+                log.exception("the agent failed in %s", thread.thread_id)
+            else:   # not a bug: one line in the log, the explanation in the thread
+                log.info("the agent stopped in %s: %s: %s", thread.thread_id, type(error).__name__, error)
             await progress.show(Progress(status="Stopped by an error", todos=progress.view.todos), force=True)
-            await surface.post(thread, Notice(f"I could not finish: {error}. Reply here to try again.", error=True))
+            await surface.post(thread, Notice(explained or f"I could not finish: {error}. Reply here to try again.",
+                                              error=True))
             return
         snapshot = await self.graph.aget_state(config)
         for direction, used in (snapshot.values.get("usage") or {}).items():
             TOKENS.labels(direction).inc(max(used - before.get(direction, 0), 0))
-        if snapshot.interrupts:
+        question = _question(snapshot)
+        if question is not None:
             await progress.show(Progress(status="Waiting for your answer", todos=progress.view.todos), force=True)
-            await surface.post(thread, _question(snapshot))
+            await surface.post(thread, question)
             return
         await progress.show(Progress(status="Done", todos=progress.view.todos, finished=True), force=True)
         await surface.post(thread, _answer(snapshot.values))
@@ -163,8 +175,10 @@ class Conversations:
                 for call in pending]}, as_node="tools")
 
 
-def _question(snapshot: Any) -> Question:
-    """The question a graph stopped at (its first interrupt)."""
+def _question(snapshot: Any) -> Question | None:
+    """The question a graph stopped at (its first interrupt), or None when it did not stop at one."""
+    if not snapshot.interrupts:
+        return None
     asked = snapshot.interrupts[0].value
     return Question(asked["question"], asked.get("choices") or [], asked.get("url"))
 

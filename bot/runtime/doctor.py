@@ -104,18 +104,16 @@ def _extras(settings: Settings, teams: TeamsSettings) -> list[Finding]:
 def _database(settings: Settings) -> list[Finding]:
     from skills_db.db import make_engine
 
-    url = settings.resolved_database_url
-    shown = url.split("@")[-1] if "@" in url else url
+    shown = settings.shown_database_url
     try:
-        engine = make_engine(url)
+        engine = make_engine(settings.resolved_database_url)
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         finally:
             engine.dispose()
     except Exception as error:
-        return [Finding("database", False, f"cannot connect to {shown} ({type(error).__name__}: {error}); "
-                        "check CODEMEM_DATABASE_URL and that the server is running")]
+        return [Finding("database", False, settings.database_unreachable(error))]
     note = "" if settings.uses_postgres else " (SQLite: one machine; set a PostgreSQL URL to scale out)"
     return [Finding("database", True, f"connected to {shown}{note}")]
 

@@ -25,8 +25,9 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - len(note)] + note
 
 
-def data_text(data: Any, max_rows: int = 20) -> str:
-    """Result data as monospace text: a table for a list of records, JSON otherwise."""
+def data_text(data: Any, max_rows: int = 20, width: int | None = None) -> str:
+    """Result data as monospace text: a table for a list of records (at most `width` characters wide), JSON
+    otherwise."""
     if data is None:
         return ""
     if isinstance(data, dict):
@@ -34,32 +35,43 @@ def data_text(data: Any, max_rows: int = 20) -> str:
         summary = {k: v for k, v in data.items() if not _is_records(v)}
         parts = [json.dumps(summary, indent=1, default=str, ensure_ascii=False)] if summary else []
         if records is not None:
-            parts.append(table(records, max_rows))
+            parts.append(table(records, max_rows, width))
         return "\n".join(parts)
     if _is_records(data):
-        return table(data, max_rows)
+        return table(data, max_rows, width)
     return json.dumps(data, indent=1, default=str, ensure_ascii=False)
 
 
-def table(records: list[dict[str, Any]], max_rows: int = 20) -> str:
-    """Records as an aligned text table (the first `max_rows` rows)."""
+def table(records: list[dict[str, Any]], max_rows: int = 20, width: int | None = None) -> str:
+    """Records as an aligned text table (the first `max_rows` rows), at most `width` characters wide when
+    given; a cell cut to fit its column ends with an ellipsis."""
     columns = list(dict.fromkeys(key for record in records for key in record))
-    rows = [[str(record.get(c, "")) for c in columns] for record in records[:max_rows]]
+    rows = [[" ".join(str(record.get(c, "")).split()) for c in columns] for record in records[:max_rows]]
     widths = [min(60, max(len(c), *(len(r[i]) for r in rows))) for i, c in enumerate(columns)] if rows else []
-    lines = ["  ".join(c.ljust(w)[:w] for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w)[:w] for v, w in zip(row, widths)) for row in rows]
+    while width is not None and sum(widths) + 2 * (len(widths) - 1) > width and max(widths, default=0) > 4:
+        widest = widths.index(max(widths))
+        widths[widest] -= 1
+    lines = ["  ".join(_cell(c, w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(_cell(v, w) for v, w in zip(row, widths)).rstrip() for row in rows]
     if len(records) > max_rows:
         lines.append(f"… and {len(records) - max_rows} more rows")
     return "\n".join(lines)
+
+
+def _cell(value: str, width: int) -> str:
+    return value.ljust(width) if len(value) <= width else value[:width - 1] + "…"
 
 
 def _is_records(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
-def usage_line(usage: dict[str, int]) -> str:
-    """The tokens a task used, e.g. `tokens: 12.3k in, 1.2k out`."""
-    return f"tokens: {_kilo(usage.get('input_tokens', 0))} in, {_kilo(usage.get('output_tokens', 0))} out"
+def usage_line(usage: dict[str, int], estimated: bool = False) -> str:
+    """The tokens a task used, e.g. `tokens: 12.3k in, 1.2k out`; `estimated` marks counts that are
+    estimates (the scripted replay's), e.g. `tokens (estimated): ~12.3k in, ~1.2k out`."""
+    about = "~" if estimated else ""
+    return (f"tokens{' (estimated)' if estimated else ''}: {about}{_kilo(usage.get('input_tokens', 0))} in, "
+            f"{about}{_kilo(usage.get('output_tokens', 0))} out")
 
 
 def _kilo(count: int) -> str:

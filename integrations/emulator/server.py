@@ -85,6 +85,7 @@ class EmulatorServer:
     def _serve(self, app: ASGIApp, port: int, tls: TlsFiles | None) -> int:
         config = uvicorn.Config(
             app, host=self._host, port=port, log_level="warning", lifespan="off", access_log=False,
+            log_config=None,   # uvicorn's own config would take over the host process's uvicorn loggers
             timeout_graceful_shutdown=1,   # clients keep connections alive: don't wait for them at stop
             ssl_certfile=str(tls.certificate) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
         )

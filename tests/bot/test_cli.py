@@ -34,8 +34,8 @@ def test_chat_runs_the_case_study_then_reruns_the_skill_without_a_model(tmp_path
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert "? I'll save the PDF and XLSX attachments" in out and "1. Yes, go ahead" in out
-    assert "Saved the PDF and XLSX attachments" in out and "Type `save`" in out
-    assert "Saved skill `save_email_attachments` (version 1)" in out and "days_back: int = 15" in out
+    assert "Saved the PDF and XLSX attachments" in out and "Type save to save this as the skill save_email_attachments" in out
+    assert "Saved skill save_email_attachments (version 1)" in out and "`" not in out and "days_back: int = 15" in out
     assert "save_email_attachments (v1)" in out
 
     # No model configured: the bot still starts, explains how to configure one, and runs saved skills.
