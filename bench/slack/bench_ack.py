@@ -8,7 +8,7 @@ open keep-alive connections, so the client's own work neither shares the server'
 burst it sends. The runs the commands queue really run (sandbox workers, the fake Slack) while the next
 bursts arrive, as they would in production; each round ends when all its runs are reported.
 
-    python bench/slack/bench_ack.py [--concurrency 50] [--rounds 3] [--sandbox pool|subprocess]
+    python bench/slack/bench_ack.py [--concurrency 50] [--rounds 3] [--sandbox pool|subprocess] [--quick]
 
 Goal: p99 ≤ 100 ms on loopback. Figures are printed, not asserted.
 """
@@ -179,9 +179,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sandbox", default="pool", help="CODEMEM_SANDBOX of the server (the product default: pool)")
+    parser.add_argument("--quick", action="store_true", help="one round of 3, for the smoke test")
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--skill-id", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.concurrency, arguments.rounds = 3, 1
     if arguments.client:
         print(json.dumps(asyncio.run(client(arguments.client, arguments.skill_id, arguments.concurrency))))
     else:
