@@ -114,8 +114,11 @@ class Conversations:
 
     async def _drive(self, surface: Surface, thread: ThreadRef, graph_input: Any, config: dict) -> None:
         conversation = self.store.get_conversation(thread.thread_id)
-        progress = ProgressMessage(surface, thread, conversation.progress_message_id)
-        before = dict((await self.graph.aget_state(config)).values.get("usage") or {})
+        values = (await self.graph.aget_state(config)).values
+        # A new request starts a new progress message and plan; a task that goes on keeps its checklist.
+        todos = [] if isinstance(graph_input, dict) else values.get("todos")
+        progress = ProgressMessage(surface, thread, conversation.progress_message_id, todos=todos)
+        before = dict(values.get("usage") or {})
         try:
             async for event in self.graph.astream(graph_input, config, stream_mode="custom"):
                 view = progress.view
