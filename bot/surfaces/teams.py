@@ -18,7 +18,7 @@ from typing import Any
 from microsoft_teams.api import (AdaptiveCardActionCardResponse, AdaptiveCardActionMessageResponse,
                                  AdaptiveCardInvokeActivity, ConversationAccount, MessageActivity,
                                  MessageActivityInput)
-from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
+from microsoft_teams.api.auth.cloud_environment import CloudEnvironment, from_name, with_overrides
 from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
 from microsoft_teams.cards import AdaptiveCard
@@ -115,8 +115,9 @@ class StarletteRoutes:
 
 
 def cloud_for(settings: TeamsSettings) -> CloudEnvironment:
-    """The public cloud, with the inbound-token metadata URL replaced when TEAMS_OPENID_METADATA_URL is set."""
-    return with_overrides(PUBLIC, openid_metadata_url=settings.openid_metadata_url)
+    """The SDK's cloud named by TEAMS_CLOUD (its login host, token issuer and scopes), with the inbound-token
+    metadata URL replaced when TEAMS_OPENID_METADATA_URL is set."""
+    return with_overrides(from_name(settings.cloud), openid_metadata_url=settings.openid_metadata_url)
 
 
 async def build_teams_app(codemem: CodeMem, settings: TeamsSettings, *,

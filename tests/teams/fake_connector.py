@@ -92,8 +92,10 @@ class PostedActivity:
 class FakeBotConnector:
     """The Bot Connector and Bot Framework token metadata, on 127.0.0.1 (a random port)."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, *, issuer: str = BOT_FRAMEWORK_ISSUER) -> None:
+        """`issuer`: the `iss` of the inbound tokens this connector signs (Bot Framework's in the cloud it stands for)."""
         self.app_id = app_id
+        self.issuer = issuer
         self.key = new_key()
         self.kid = "fake-bot-framework-key"
         self.activities: list[PostedActivity] = []
@@ -135,7 +137,7 @@ class FakeBotConnector:
                      **claims: Any) -> str:
         """A JWT as the Bot Framework sends with each activity (by default valid; override claims to break it)."""
         now = int(time.time())
-        payload = {"iss": BOT_FRAMEWORK_ISSUER, "aud": self.app_id, "iat": now - 5, "nbf": now - 5,
+        payload = {"iss": self.issuer, "aud": self.app_id, "iat": now - 5, "nbf": now - 5,
                    "exp": now + 3600, "serviceurl": service_url or self.url} | claims
         return self._sign(payload, key or self.key)
 
@@ -164,7 +166,7 @@ class FakeBotConnector:
     # --- the wire --------------------------------------------------------------------------------------
     def _app(self) -> Starlette:
         async def metadata(request: Request) -> Response:
-            return JSONResponse({"issuer": BOT_FRAMEWORK_ISSUER, "jwks_uri": f"{self.url}/v1/.well-known/keys",
+            return JSONResponse({"issuer": self.issuer, "jwks_uri": f"{self.url}/v1/.well-known/keys",
                                  "id_token_signing_alg_values_supported": ["RS256"]})
 
         async def keys(request: Request) -> Response:
