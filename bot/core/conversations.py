@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 TURN_JOB = "agent_turn"
+NOT_YOUR_QUESTION = "Only the person who asked can answer this question."
+ALREADY_ANSWERED = "This question was already answered: the first click counts."
 
 
 class Conversations:
@@ -68,9 +70,18 @@ class Conversations:
         elif not await self.jobs.cancel(thread.thread_id):
             await surface.post(thread, Notice("Nothing is running in this thread."))
 
-    async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
-        """A choice button was clicked: the same as replying with the choice's text."""
+    async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str,
+                        *, once: str | None = None) -> Notice | None:
+        """A choice button was clicked: the same as replying with the choice's text, for the person who asked
+        and only for the first click on the question (`once`: the question's identity on its platform).
+        Returns what to tell the clicker privately when the click does nothing, else None."""
+        conversation = await asyncio.to_thread(self.store.get_conversation, thread.thread_id)
+        if conversation is None or conversation.requester_user != user.user:
+            return Notice(NOT_YOUR_QUESTION, error=True)
+        if once and not await asyncio.to_thread(self.store.mark_event_processed, once):
+            return Notice(ALREADY_ANSWERED)
         await self.on_message(surface, thread, user, choice)
+        return None
 
     async def _turn(self, payload: dict[str, Any]) -> None:
         thread = ThreadRef(**payload["thread"])

@@ -198,13 +198,11 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
         return _say(f"I do not know the button `{action.verb}`: it may come from an older version of CodeMem.")
 
     async def _on_choice(thread: ThreadRef, user: Owner, data: dict, card_id: str | None) -> ActionResponse:
-        conversation = store.get_conversation(thread.thread_id)
-        if conversation is None or conversation.requester_user != user.user:
-            return _say("Only the person who asked can answer this question.")
         choice, question = str(data.get("choice", "")), str(data.get("question", ""))
-        if card_id and not store.mark_event_processed(f"teams-choice:{thread.thread_id}:{card_id}"):
-            return _card(answered_question(question, choice))   # a second click: show the answer again
-        await conversations.on_choice(surface, thread, user, choice)
+        once = f"teams-choice:{thread.thread_id}:{card_id}" if card_id else None
+        refused = await conversations.on_choice(surface, thread, user, choice, once=once)
+        if refused is not None:   # someone else's question, or a second click on it: told to the clicker only
+            return _say(refused.text)
         return _card(answered_question(question, choice))
 
     async def _on_run_form(thread: ThreadRef, user: Owner, name: str) -> ActionResponse:
