@@ -13,7 +13,6 @@ Adaptive Card 1.5 schema: `card_errors` lists each violation.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import socket
@@ -105,10 +104,12 @@ class FakeBotConnector:
         self._lock = threading.Lock()
         self.outbound_token = self._sign({"iss": "https://login.microsoftonline.com/botframework.com/v2.0",
                                           "aud": "https://api.botframework.com", "appid": app_id}, self.key)
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(self._app(), host="127.0.0.1", port=port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        # Bound here and handed to the server, so no other process can take the port in between.
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._listener]}, daemon=True)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> FakeBotConnector:
@@ -123,6 +124,7 @@ class FakeBotConnector:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+        self._listener.close()
 
     @property
     def openid_metadata_url(self) -> str:
@@ -228,8 +230,3 @@ def activity(kind: str, *, conversation: dict[str, Any], sender: dict[str, Any],
             "recipient": {"id": f"28:{bot_id}", "name": "CodeMem"}, "conversation": conversation,
             "locale": "en-US"} | fields
 
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
