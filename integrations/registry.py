@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create
 from integrations.context import ToolContext, use_context
 from integrations.declaration import Effect, declaration_of
 from integrations.errors import ToolError
-from integrations.tool_search import SearchIndex
+from integrations.tool_search import ToolDocument, ToolIndex
 from integrations.type_source import ModelCollector, annotation_source, dataclasses_source, value_source
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._bindings: dict[str, _Binding] = {}
-        self._index: SearchIndex | None = None
+        self._index: ToolIndex | None = None
         self._specs: list[ToolSpec] | None = None
 
     def register(
@@ -193,9 +193,9 @@ class Registry:
         return self._binding(name).spec
 
     def search(self, query: str, limit: int = 8) -> list[ToolSpec]:
-        """Tools matching a natural-language query, best first (BM25 over name words, summary and parameter names)."""
+        """Tools matching a natural-language query, best first, with related functions (integrations.tool_search)."""
         if self._index is None:
-            self._index = SearchIndex([_search_document(b) for b in self._bindings.values()])
+            self._index = ToolIndex([_search_document(b) for b in self._bindings.values()])
             self._specs = [b.spec for b in self._bindings.values()]
         specs = self._specs or []
         return [specs[i] for i in self._index.rank(query, limit)]
@@ -261,10 +261,9 @@ def default_registry() -> Registry:
     return registry
 
 
-def _search_document(binding: _Binding) -> str:
-    name_words = binding.spec.name.replace("_", " ")
-    parameter_words = " ".join(p.replace("_", " ") for p in binding.parameters)
-    return f"{name_words} {binding.spec.summary} {parameter_words}"
+def _search_document(binding: _Binding) -> ToolDocument:
+    spec = binding.spec
+    return ToolDocument(name=spec.name, summary=spec.summary, doc=spec.doc, signature=spec.signature)
 
 
 def _models_of(bindings: list[_Binding]) -> list[type[BaseModel]]:

@@ -1,7 +1,7 @@
 """Skill runs on the distributed engine: throughput with 1 and 2 `codemem worker` processes, p95 latency
 of 50 runs submitted at once, and memory per worker. Needs the machine's PostgreSQL.
 
-    python bench/runtime/bench_runtime.py [--runs 50]
+    python bench/runtime/bench_runtime.py [--runs 50] [--quick]
 
 Each run is a real skill run (sandbox session, records, a report posted to a loopback fake of Slack);
 runs belong to different users, so they may run side by side. Latency = from submit to the run's record
@@ -99,7 +99,9 @@ async def measure(engine: str, workers: int, runs: int, slack: FakeSlack, tmp: P
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=50)
-    runs = parser.parse_args().runs
+    parser.add_argument("--quick", action="store_true", help="4 runs, for the smoke test")
+    arguments = parser.parse_args()
+    runs = 4 if arguments.quick else arguments.runs
     with FakeSlack() as slack, tempfile.TemporaryDirectory() as tmp:
         results = [await measure("inprocess", 1, runs, slack, Path(tmp)),
                    await measure("procrastinate", 1, runs, slack, Path(tmp)),

@@ -1,11 +1,12 @@
 """Sandbox benchmarks against a Jupyter kernel measured in the same run. Prints figures and ratios.
 
-Run: ``python bench/sandbox/bench_sandbox.py``. Goals (issue 4): warm-pool first exec <= 5 ms; exec and
+Run: ``python bench/sandbox/bench_sandbox.py [--quick]`` (quick: a few repetitions, no Jupyter baseline). Goals (issue 4): warm-pool first exec <= 5 ms; exec and
 tool-call round trips <= 1 ms; 5 MB through the bridge <= 30 ms; idle memory <= 15 MB per session.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
@@ -57,10 +58,11 @@ def ms(seconds: float) -> float:
     return seconds * 1000
 
 
-async def bench_sandbox() -> dict[str, float]:
+async def bench_sandbox(repeat: int = 1) -> dict[str, float]:
+    """The figures; `repeat` scales the repetitions (1: the full run)."""
     figures: dict[str, float] = {}
     cold = []
-    for _ in range(5):
+    for _ in range(max(1, 5 // repeat)):
         started = time.perf_counter()
         async with SubprocessSession(dispatch) as session:
             await session.exec("1")
@@ -70,7 +72,7 @@ async def bench_sandbox() -> dict[str, float]:
     pool = WorkerPool(warm=1, max_sessions=64)
     await pool.start()
     warm = []
-    for index in range(10):
+    for index in range(max(1, 10 // repeat)):
         while not pool._spares:  # let the refill finish, as between two conversations
             await asyncio.sleep(0.01)
         started = time.perf_counter()
@@ -84,17 +86,17 @@ async def bench_sandbox() -> dict[str, float]:
     async with SubprocessSession(dispatch) as session:
         await session.define_tools(CATALOGUE)
         rounds = []
-        for _ in range(300):
+        for _ in range(300 // repeat):
             started = time.perf_counter()
             await session.exec("1")
             rounds.append(time.perf_counter() - started)
         figures["exec round trip"] = ms(statistics.median(rounds))
-        calls = 500
+        calls = 500 // repeat
         result = await session.exec(f"for i in range({calls}):\n    await ping(i)")
         empty = await session.exec(f"for i in range({calls}):\n    pass")
         figures["tool call round trip"] = (result.duration_ms - empty.duration_ms) / calls
         blob = []
-        for _ in range(10):
+        for _ in range(max(1, 10 // repeat)):
             started = time.perf_counter()
             await session.exec("data = await file_read('x')\nlen(data)")
             blob.append(time.perf_counter() - started)
@@ -136,14 +138,17 @@ def bench_jupyter() -> dict[str, float]:
     return figures
 
 
-def main() -> None:
+def main(quick: bool) -> None:
     print(plan_isolation().report.summary())
-    ours = asyncio.run(bench_sandbox())
-    try:
-        jupyter = bench_jupyter()
-    except Exception as exc:  # the baseline is optional: say why it is missing
-        print(f"Jupyter baseline unavailable ({exc}); install the dev extra (jupyter_client, ipykernel)")
-        jupyter = {}
+    ours = asyncio.run(bench_sandbox(repeat=20 if quick else 1))
+    jupyter: dict[str, float] = {}
+    if quick:
+        print("Jupyter baseline skipped in --quick mode")
+    else:
+        try:
+            jupyter = bench_jupyter()
+        except Exception as exc:  # the baseline is optional: say why it is missing
+            print(f"Jupyter baseline unavailable ({exc}); install the dev extra (jupyter_client, ipykernel)")
     goals = {"first exec, warm pool": 5, "exec round trip": 1, "tool call round trip": 1, "5 MB through the bridge": 30,
              "idle memory per session (MB PSS)": 15}
     print(f"\n{'measure':36} {'codemem':>10} {'jupyter':>10} {'ratio':>8} {'goal':>8}")
@@ -157,4 +162,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few repetitions and no baseline, for the smoke test")
+    main(parser.parse_args().quick)

@@ -21,7 +21,7 @@ On loopback a Graph request takes about 2 ms, so the product's fixed cost per ru
 would against Microsoft's servers; `--graph-latency MS` delays every Graph request by MS milliseconds in the
 emulator (the same delay for both sides) to show the ratio when the work itself takes longer.
 
-    python bench/skills/bench_rerun.py [--rounds 21] [--messages 60] [--graph-latency 0]
+    python bench/skills/bench_rerun.py [--rounds 21] [--messages 60] [--graph-latency 0] [--quick]
 """
 
 from __future__ import annotations
@@ -208,5 +208,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--messages", type=int, default=60)
     parser.add_argument("--graph-latency", type=float, default=0.0, metavar="MS")
+    parser.add_argument("--quick", action="store_true", help="2 rounds over 5 messages, for the smoke test")
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.rounds, arguments.messages = 2, 5
     asyncio.run(main(arguments.rounds, arguments.messages, arguments.graph_latency))

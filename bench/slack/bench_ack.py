@@ -8,7 +8,7 @@ open keep-alive connections, so the client's own work neither shares the server'
 burst it sends. The runs the commands queue really run (sandbox workers, the fake Slack) while the next
 bursts arrive, as they would in production; each round ends when all its runs are reported.
 
-    python bench/slack/bench_ack.py [--concurrency 50] [--rounds 3] [--sandbox pool|subprocess]
+    python bench/slack/bench_ack.py [--concurrency 50] [--rounds 3] [--sandbox pool|subprocess] [--quick]
 
 Goal: p99 ≤ 100 ms on loopback. Figures are printed, not asserted.
 """
@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import open_codemem  # noqa: E402
 from integrations.emulator.server import EmulatorServer  # noqa: E402
+from tests.e2e.harness import ANY_PORT, wait_until_listening  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.slack_signing import home_block_action, signed_command, signed_interaction  # noqa: E402
 from tests.slack.conftest import ALICE, CHANNEL, ECHO, SECRET, TEAM, owner, settings_for  # noqa: E402
@@ -96,34 +96,22 @@ async def client(url: str, skill_id: int, concurrency: int) -> dict[str, list[fl
 
 # ------------------------------------------------------------------------------------------- the server
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(data_dir: Path, slack: FakeSlack, emulator: EmulatorServer, sandbox: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "CODEMEM_", "TEAMS_"))}
     env.update(CODEMEM_DATA_DIR=str(data_dir), CODEMEM_EMULATOR_URL=emulator.url, CODEMEM_HOST="127.0.0.1",
-               CODEMEM_PORT=str(port), CODEMEM_SANDBOX=sandbox, CODEMEM_LOG_FORMAT="text",
+               CODEMEM_PORT=ANY_PORT, CODEMEM_SANDBOX=sandbox, CODEMEM_LOG_FORMAT="text",
                SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.api_url)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=open(data_dir / "serve.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"`codemem serve` exited with {server.returncode}: see {data_dir / 'serve.log'}:\n"
-                             + (data_dir / "serve.log").read_text()[-2000:])
-        try:
-            if httpx.get(f"{url}/readyz", trust_env=False, timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise SystemExit("`codemem serve` did not become ready within 60 s")
+
+    def ready(url: str) -> bool:
+        return httpx.get(f"{url}/readyz", trust_env=False, timeout=1).status_code == 200
+
+    try:
+        return server, wait_until_listening(server, ready, 60, lambda: (data_dir / "serve.log").read_text()[-2000:])
+    except AssertionError as error:
+        server.kill()
+        raise SystemExit(f"`codemem serve` did not become ready: {error}") from None
 
 
 async def seed(settings) -> int:
@@ -179,9 +167,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sandbox", default="pool", help="CODEMEM_SANDBOX of the server (the product default: pool)")
+    parser.add_argument("--quick", action="store_true", help="one round of 3, for the smoke test")
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--skill-id", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.concurrency, arguments.rounds = 3, 1
     if arguments.client:
         print(json.dumps(asyncio.run(client(arguments.client, arguments.skill_id, arguments.concurrency))))
     else:

@@ -4,11 +4,12 @@ against the emulator. Also shows the SDK's own model deserialization for the sam
 
 Rounds alternate between the variants, so a machine that slows down mid-run slows all of them alike.
 
-Run: python bench/tools/bench_graph.py   (goal: tools / raw httpx <= 1.5)
+Run: python bench/tools/bench_graph.py [--quick]   (goal: tools / raw httpx <= 1.5; quick: 40 messages, 5 files)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import statistics
@@ -32,7 +33,7 @@ ROUNDS = 15
 SDK_ROUNDS = 3   # the SDK's own models are only a reference, and slow
 
 
-async def _medians(runs: dict[str, Callable[[], Awaitable[int]]], rounds: int = ROUNDS) -> dict[str, tuple[float, int]]:
+async def _medians(runs: dict[str, Callable[[], Awaitable[int]]], rounds: int) -> dict[str, tuple[float, int]]:
     """Median seconds and the count of each run; rounds alternate between the runs so drift hits all alike."""
     counts = {name: await run() for name, run in runs.items()}  # warm up: imports, connections
     timings: dict[str, list[float]] = {name: [] for name in runs}
@@ -44,17 +45,18 @@ async def _medians(runs: dict[str, Callable[[], Awaitable[int]]], rounds: int = 
     return {name: (statistics.median(timings[name]), counts[name]) for name in runs}
 
 
-async def main() -> None:
-    state = build_demo_workspace(datetime.now(UTC), messages=MESSAGES + 200)
+async def main(quick: bool) -> None:
+    messages, attachments, rounds, sdk_rounds = (40, 5, 2, 1) if quick else (MESSAGES, ATTACHMENTS, ROUNDS, SDK_ROUNDS)
+    state = build_demo_workspace(datetime.now(UTC), messages=messages + 200)
     async with EmulatorServer(state) as server:
         graph = make_graph_client(server.graph_url, DEMO_TOKEN)
         ctx = ToolContext(graph=graph, blobs=BlobStore())
         raw = httpx.AsyncClient(base_url=server.graph_url, headers={"Authorization": f"Bearer {DEMO_TOKEN}"}, trust_env=False)
-        with_files = [(m.id, a.id) for m in state.messages for a in m.attachments][:ATTACHMENTS]
+        with_files = [(m.id, a.id) for m in state.messages for a in m.attachments][:attachments]
 
         async def tools_list() -> int:
             with use_context(ctx):
-                return len(await outlook_list_messages(limit=MESSAGES))
+                return len(await outlook_list_messages(limit=messages))
 
         async def raw_list() -> int:
             params = {"$select": ",".join(_MESSAGE_FIELDS), "$orderby": "receivedDateTime desc", "$top": str(PAGE_SIZE)}
@@ -63,18 +65,18 @@ async def main() -> None:
             while True:
                 page = response.json()
                 found.extend(page["value"])
-                if len(found) >= MESSAGES or "@odata.nextLink" not in page:
-                    return len(found[:MESSAGES])
+                if len(found) >= messages or "@odata.nextLink" not in page:
+                    return len(found[:messages])
                 response = await raw.get(page["@odata.nextLink"])
 
         async def sdk_models_list() -> int:
             query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(select=_MESSAGE_FIELDS, orderby=["receivedDateTime desc"], top=PAGE_SIZE)
             page = await graph.me.messages.get(RequestConfiguration(query_parameters=query))
             found = list(page.value or [])
-            while page.odata_next_link and len(found) < MESSAGES:
+            while page.odata_next_link and len(found) < messages:
                 page = await graph.me.messages.with_url(page.odata_next_link).get()
                 found.extend(page.value or [])
-            return len(found[:MESSAGES])
+            return len(found[:messages])
 
         async def tools_attachments() -> int:
             with use_context(ctx):
@@ -87,21 +89,23 @@ async def main() -> None:
                 total += len(base64.b64decode(body["contentBytes"]))
             return total
 
-        listing = await _medians({"raw httpx": raw_list, "our tools": tools_list})
-        listing |= await _medians({"SDK models": sdk_models_list}, rounds=SDK_ROUNDS)
-        files = await _medians({"raw httpx": raw_attachments, "our tools": tools_attachments})
+        listing = await _medians({"raw httpx": raw_list, "our tools": tools_list}, rounds)
+        listing |= await _medians({"SDK models": sdk_models_list}, sdk_rounds)
+        files = await _medians({"raw httpx": raw_attachments, "our tools": tools_attachments}, rounds)
         await raw.aclose()
 
     base = listing["raw httpx"][0]
-    print(f"listing {MESSAGES} messages ({-(-MESSAGES // PAGE_SIZE)} pages of {PAGE_SIZE}), median of {ROUNDS} alternating rounds "
-          f"({SDK_ROUNDS} for the SDK's models):")
+    print(f"listing {messages} messages ({-(-messages // PAGE_SIZE)} pages of {PAGE_SIZE}), median of {rounds} alternating rounds "
+          f"({sdk_rounds} for the SDK's models):")
     for name, (seconds, count) in listing.items():
         print(f"  {name:<11} {seconds * 1000:8.1f} ms  ({count} messages)  ratio {seconds / base:5.2f}")
     base = files["raw httpx"][0]
-    print(f"fetching {len(with_files)} attachments, median of {ROUNDS} alternating rounds:")
+    print(f"fetching {len(with_files)} attachments, median of {rounds} alternating rounds:")
     for name, (seconds, count) in files.items():
         print(f"  {name:<11} {seconds * 1000:8.1f} ms  ({count / 1e6:.1f} MB)  ratio {seconds / base:5.2f}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    asyncio.run(main(parser.parse_args().quick))

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.agent.meta_tools import SCHEMAS
 from bot.agent.sessions import ThreadSessions
+from bot.agent.state import add_usage
 from bot.agent.skill_code import defines_run, skill_source
 from bot.agent.subagents import SubAgents
 from bot.runtime.bridge import ToolBridge, owner_key
@@ -58,12 +59,16 @@ class MetaTools:
     async def run(self, state: dict, tool_calls: list[dict], thread_id: str) -> dict:
         update: dict[str, Any] = {"messages": []}
         for call in tool_calls:
-            current = {**state, **{k: v for k, v in update.items() if k != "messages"}}
+            current = {**state, **{k: v for k, v in update.items() if k not in ("messages", "usage")}}
             try:
                 text, changes = await self._dispatch(call, current, thread_id)
             except USER_ERRORS as error:
                 text, changes = f"Error: {error}", {}
             update.update(changes)
+            if self.deps.subagents is not None:   # tokens of llm() calls and sub-agents count as the thread's
+                usage = add_usage(update.get("usage"), self.deps.subagents.take_usage(thread_id))
+                if usage:
+                    update["usage"] = usage
             update["messages"].append(ToolMessage(text, tool_call_id=call["id"], name=call["name"]))
         return update
 

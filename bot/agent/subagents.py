@@ -3,6 +3,7 @@
 `spawn_agent(task, **objects)` runs a sub-agent with its own loop, thread and sandbox; the objects reach
 its scope as JSON copies, so nothing is shared by accident, and several run at once with
 `asyncio.gather`. `llm(prompt, schema=None)` asks the model a small question from inside code.
+The tokens both spend are the calling thread's: `take_usage` hands them to its state after each code block.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
+from bot.agent.state import add_usage
 from bot.runtime.bridge import HostFunction
 from integrations.errors import ToolError
 from skills_db.models import Owner
@@ -36,10 +38,19 @@ class SubAgents:
         self.model = model
         self.graph: Any = None
         self.sessions: Any = None
+        self._spent: dict[str, dict[str, int]] = {}   # tokens spent from inside code, by calling thread
 
     def attach(self, graph: Any, sessions: Any) -> None:
         """Sub-agents are runs of `graph`; their sandboxes live in `sessions` until they finish."""
         self.graph, self.sessions = graph, sessions
+
+    def take_usage(self, thread_id: str) -> dict[str, int]:
+        """The tokens that `llm()` calls and sub-agents spent for `thread_id` since the last call, and forget them."""
+        return self._spent.pop(thread_id, {})
+
+    def _spend(self, thread_id: str, usage: dict[str, int] | None) -> None:
+        if usage:
+            self._spent[thread_id] = add_usage(self._spent.get(thread_id), usage)
 
     def host_functions(self, thread_id: str, owner: Owner, grants: Callable[[], list[str]]) -> list[HostFunction]:
         async def spawn_agent(task: str, objects: dict[str, Any] | None = None) -> Any:
@@ -48,7 +59,7 @@ class SubAgents:
             return await asyncio.create_task(run, context=contextvars.Context())
 
         async def llm(prompt: str, schema: dict[str, Any] | None = None) -> Any:
-            return await self._ask_model(prompt, schema)
+            return await self._ask_model(thread_id, prompt, schema)
 
         return [HostFunction("spawn_agent", "async def spawn_agent(task: str, **objects: Any) -> Any",
                              SPAWN_DOC, spawn_agent),
@@ -65,6 +76,8 @@ class SubAgents:
                                               "grants": grants, "seed": objects}, config)
         finally:
             await self.sessions.close(thread_id)
+            # Its own model calls and, through its code blocks, those of its llm() calls and sub-agents.
+            self._spend(parent, (await self.graph.aget_state(config)).values.get("usage"))
         result = state.get("result") or {}
         if "data" in result:
             return result["data"]
@@ -72,10 +85,14 @@ class SubAgents:
             return result["text"]
         raise ToolError(f"the sub-agent for {task[:60]!r} finished without submitting a result")
 
-    async def _ask_model(self, prompt: str, schema: dict[str, Any] | None) -> Any:
+    async def _ask_model(self, thread_id: str, prompt: str, schema: dict[str, Any] | None) -> Any:
         if schema is not None:
             prompt += f"\n\nAnswer with JSON only, matching this JSON schema:\n{json.dumps(schema)}"
-        answer = (await self.model.ainvoke([HumanMessage(prompt)])).text
+        response = await self.model.ainvoke([HumanMessage(prompt)])
+        usage = response.usage_metadata or {}
+        self._spend(thread_id, {"input_tokens": usage.get("input_tokens", 0),
+                                "output_tokens": usage.get("output_tokens", 0)})
+        answer = response.text
         if schema is None:
             return answer
         try:

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 TURN_JOB = "agent_turn"
+NOT_YOUR_QUESTION = "Only the person who asked can answer this question."
+ALREADY_ANSWERED = "This question was already answered: the first click counts."
 
 
 class Conversations:
@@ -75,9 +77,18 @@ class Conversations:
         elif not await self.jobs.cancel(thread.thread_id):
             await surface.post(thread, Notice("Nothing is running in this thread."))
 
-    async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str) -> None:
-        """A choice button was clicked: the same as replying with the choice's text."""
+    async def on_choice(self, surface: Surface, thread: ThreadRef, user: Owner, choice: str,
+                        *, once: str | None = None) -> Notice | None:
+        """A choice button was clicked: the same as replying with the choice's text, for the person who asked
+        and only for the first click on the question (`once`: the question's identity on its platform).
+        Returns what to tell the clicker privately when the click does nothing, else None."""
+        conversation = await asyncio.to_thread(self.store.get_conversation, thread.thread_id)
+        if conversation is None or conversation.requester_user != user.user:
+            return Notice(NOT_YOUR_QUESTION, error=True)
+        if once and not await asyncio.to_thread(self.store.mark_event_processed, once):
+            return Notice(ALREADY_ANSWERED)
         await self.on_message(surface, thread, user, choice)
+        return None
 
     async def _turn(self, payload: dict[str, Any]) -> None:
         thread = ThreadRef(**payload["thread"])
@@ -123,8 +134,11 @@ class Conversations:
 
     async def _drive(self, surface: Surface, thread: ThreadRef, graph_input: Any, config: dict) -> None:
         conversation = self.store.get_conversation(thread.thread_id)
-        progress = ProgressMessage(surface, thread, conversation.progress_message_id)
-        before = dict((await self.graph.aget_state(config)).values.get("usage") or {})
+        values = (await self.graph.aget_state(config)).values
+        # A new request starts a new progress message and plan; a task that goes on keeps its checklist.
+        todos = [] if isinstance(graph_input, dict) else values.get("todos")
+        progress = ProgressMessage(surface, thread, conversation.progress_message_id, todos=todos)
+        before = dict(values.get("usage") or {})
         try:
             async for event in self.graph.astream(graph_input, config, stream_mode="custom"):
                 view = progress.view

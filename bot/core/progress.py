@@ -14,12 +14,13 @@ class ProgressMessage:
     `min_interval` are coalesced: the latest one is shown when the interval has passed."""
 
     def __init__(self, surface: Surface, thread: ThreadRef, message_id: str | None,
-                 min_interval: float = 1.0) -> None:
+                 min_interval: float = 1.0, todos: list[dict[str, str]] | None = None) -> None:
+        """`todos`: the checklist the message shows already, when it continues a task (after an answer)."""
         self.surface = surface
         self.thread = thread
         self.message_id = message_id
         self.min_interval = min_interval
-        self.view = Progress(status="Working…")
+        self.view = Progress(status="Working…", todos=list(todos or []))
         self._shown: Progress | None = None
         self._last_edit = 0.0
         self._pending: asyncio.Task | None = None

@@ -207,15 +207,12 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
     async def on_choice(ack: Any, body: dict, action: dict) -> None:
         await ack()
         thread, user = _thread_of_click(body), _clicker(body)
-        conversation = await asyncio.to_thread(store.get_conversation, thread.thread_id)
-        if conversation is None or conversation.requester_user != user.user:
-            await _whisper(body, Notice("Only the person who asked can answer this question.", error=True))
+        refused = await conversations.on_choice(surface, thread, user, action["value"],
+                                                once=_click_key(body, {"action_id": CHOICE_ACTION}, by_value=False))
+        if refused is not None:   # someone else's question, or a second click on it (either choice)
+            await _whisper(body, refused)
             return
-        if not await asyncio.to_thread(store.mark_event_processed,
-                                       _click_key(body, {"action_id": CHOICE_ACTION}, by_value=False)):
-            return   # a second click on the question (either choice): the first one answered
         await _decide_card(body, f"✅ <@{user.user}> chose *{action['value']}*")
-        await conversations.on_choice(surface, thread, user, action["value"])
 
     @app.action(SAVE_SKILL_ACTION)
     @after_ack.listener

@@ -18,7 +18,7 @@ from typing import Any
 from microsoft_teams.api import (ActivityTypeAdapter, AdaptiveCardActionCardResponse,
                                  AdaptiveCardActionMessageResponse, AdaptiveCardInvokeActivity, ConversationAccount,
                                  MessageActivity, MessageActivityInput)
-from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
+from microsoft_teams.api.auth.cloud_environment import CloudEnvironment, from_name, with_overrides
 from microsoft_teams.apps import ActivityContext, App
 from microsoft_teams.apps.http.adapter import HttpMethod, HttpRequest, HttpRouteHandler
 from microsoft_teams.cards import AdaptiveCard
@@ -145,8 +145,9 @@ def _refuse(reason: str) -> Response:
 
 
 def cloud_for(settings: TeamsSettings) -> CloudEnvironment:
-    """The public cloud, with the inbound-token metadata URL replaced when TEAMS_OPENID_METADATA_URL is set."""
-    return with_overrides(PUBLIC, openid_metadata_url=settings.openid_metadata_url)
+    """The SDK's cloud named by TEAMS_CLOUD (its login host, token issuer and scopes), with the inbound-token
+    metadata URL replaced when TEAMS_OPENID_METADATA_URL is set."""
+    return with_overrides(from_name(settings.cloud), openid_metadata_url=settings.openid_metadata_url)
 
 
 async def build_teams_app(codemem: CodeMem, settings: TeamsSettings, *,
@@ -229,13 +230,11 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
         return _say(f"I do not know the button `{action.verb}`: it may come from an older version of CodeMem.")
 
     async def _on_choice(thread: ThreadRef, user: Owner, data: dict, card_id: str | None) -> ActionResponse:
-        conversation = store.get_conversation(thread.thread_id)
-        if conversation is None or conversation.requester_user != user.user:
-            return _say("Only the person who asked can answer this question.")
         choice, question = str(data.get("choice", "")), str(data.get("question", ""))
-        if card_id and not store.mark_event_processed(f"teams-choice:{thread.thread_id}:{card_id}"):
-            return _card(answered_question(question, choice))   # a second click: show the answer again
-        await conversations.on_choice(surface, thread, user, choice)
+        once = f"teams-choice:{thread.thread_id}:{card_id}" if card_id else None
+        refused = await conversations.on_choice(surface, thread, user, choice, once=once)
+        if refused is not None:   # someone else's question, or a second click on it: told to the clicker only
+            return _say(refused.text)
         return _card(answered_question(question, choice))
 
     async def _on_run_form(thread: ThreadRef, user: Owner, name: str) -> ActionResponse:

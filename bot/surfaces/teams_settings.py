@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+# TEAMS_CLOUD values: the Teams SDK's cloud environments (microsoft_teams.api.auth.cloud_environment).
+CLOUDS = ("Public", "USGov", "USGovDoD", "China")
 
 
 class TeamsSettings(BaseSettings):
@@ -16,6 +20,7 @@ class TeamsSettings(BaseSettings):
     tenant_id: str | None = Field(None, alias="TEAMS_TENANT_ID")
     endpoint: str = Field("/api/messages", alias="TEAMS_ENDPOINT")
     allow_unauthenticated: bool = Field(False, alias="TEAMS_ALLOW_UNAUTHENTICATED")
+    cloud: str = Field("Public", alias="TEAMS_CLOUD")
     openid_metadata_url: str | None = Field(None, alias="TEAMS_OPENID_METADATA_URL")
     service_url: str | None = Field(None, alias="TEAMS_SERVICE_URL")
     public_url: str | None = Field(None, alias="TEAMS_PUBLIC_URL")
@@ -24,6 +29,15 @@ class TeamsSettings(BaseSettings):
     developer_name: str = Field("CodeMem", alias="TEAMS_DEVELOPER_NAME")
     privacy_url: str | None = Field(None, alias="TEAMS_PRIVACY_URL")
     terms_url: str | None = Field(None, alias="TEAMS_TERMS_URL")
+
+    @field_validator("cloud")
+    @classmethod
+    def _known_cloud(cls, value: str) -> str:
+        by_name = {name.lower(): name for name in CLOUDS}
+        if value.strip().lower() not in by_name:
+            raise ValueError(f"TEAMS_CLOUD must be one of {', '.join(CLOUDS)} (Microsoft's public cloud, US "
+                             f"Government GCC High, US Government DoD, China), not {value!r}")
+        return by_name[value.strip().lower()]
 
     @property
     def enabled(self) -> bool:

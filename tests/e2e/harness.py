@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,37 +16,64 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# A child process is started with CODEMEM_PORT=0: it binds a port the system picks, and that port is read
+# from its listening socket. A port chosen beforehand (bind 0, close, hand the number over) could be taken
+# by another process in between.
+ANY_PORT = "0"
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports process `pid` listens on (read from Linux's /proc); none while it listens on none."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:   # the process is gone, or a descriptor closed while listing
+        return []
+    inodes = {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:   # 0A: LISTEN
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def wait_until_listening(process: subprocess.Popen, ready: Callable[[str], bool], timeout: float,
+                         log: Callable[[], str]) -> str:
+    """The base URL on which `process` listens and `ready(url)` holds (it may listen on others too, such as a
+    built-in emulator's); AssertionError if it exits or times out first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{' '.join(process.args[1:])} exited with {process.returncode}:\n{log()}")
+        for port in listening_ports(process.pid):
+            url = f"http://127.0.0.1:{port}"
+            with contextlib.suppress(httpx.TransportError):
+                if ready(url):
+                    return url
+        time.sleep(0.1)
+    raise AssertionError(f"{' '.join(process.args[1:])} did not become ready in {timeout}s:\n{log()}")
 
 
 class BotProcess:
-    """`python -m bot serve` in HTTP mode; `restart()` kills it with SIGKILL and starts it again."""
+    """`python -m bot serve` in HTTP mode; `restart()` kills it with SIGKILL and starts it again (on a new port)."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "CODEMEM_HOST": "127.0.0.1", "CODEMEM_PORT": str(self.port)}
+        self.env = {**os.environ, **env, "CODEMEM_HOST": "127.0.0.1", "CODEMEM_PORT": ANY_PORT}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10, trust_env=False)
+        self.http = httpx.Client(timeout=10, trust_env=False)
 
     def start(self, timeout: float = 60.0) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=REPO, env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"codemem serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"codemem serve did not become healthy in {timeout}s:\n{self.log()}")
+
+        def healthy(url: str) -> bool:
+            return self.http.get(f"{url}/healthz").status_code == 200
+
+        self.http.base_url = wait_until_listening(self.process, healthy, timeout, self.log)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

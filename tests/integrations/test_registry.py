@@ -72,9 +72,8 @@ def test_default_registry_holds_the_workspace_tools_with_their_declarations(regi
     ("query", "expected"),
     [
         ("upload a file to onedrive", "onedrive_upload_file"),
-        ("list emails with attachments", "outlook_list_messages"),
         ("emails received in the last 15 days", "outlook_list_messages"),
-        ("download an attachment", "outlook_get_attachment"),
+        ("download an outlook attachment", "outlook_get_attachment"),
         ("create a folder", "onedrive_ensure_folder"),
         ("which files are attached to this message", "outlook_list_attachments"),
         ("search gmail for messages from a sender", "gmail_search"),

@@ -32,7 +32,7 @@ from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app
 from skills_db.models import Owner, RunStatus
 from skills_db.timestamps import utc_now
-from tests.e2e.harness import REPO, free_port
+from tests.e2e.harness import ANY_PORT, REPO, wait_until_listening
 from tests.fakes.slack_api import FakeSlack
 from tests.skills_db.conftest import _postgres_schema_url
 
@@ -73,27 +73,23 @@ class Worker:
     """`python -m bot worker` as a real process; ready once /readyz says so."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "CODEMEM_HOST": "127.0.0.1", "CODEMEM_PORT": str(self.port)}
+        self.env = {**os.environ, **env, "CODEMEM_HOST": "127.0.0.1", "CODEMEM_PORT": ANY_PORT}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        self.url = ""
 
     def start(self) -> Worker:
         self.process = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=REPO, env=self.env,
                                         stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", trust_env=False, timeout=5) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the worker exited with {self.process.returncode}:\n{self.log()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if http.get("/readyz").status_code == 200:
-                        return self
-                time.sleep(0.1)
-        raise AssertionError(f"the worker did not become ready:\n{self.log()}")
+
+        def ready(url: str) -> bool:
+            return httpx.get(f"{url}/readyz", trust_env=False, timeout=5).status_code == 200
+
+        self.url = wait_until_listening(self.process, ready, 60, self.log)
+        return self
 
     def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", trust_env=False).text
+        return httpx.get(f"{self.url}/metrics", trust_env=False).text
 
     def kill(self) -> None:
         assert self.process is not None

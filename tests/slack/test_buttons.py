@@ -165,6 +165,7 @@ async def test_choices_and_write_grants_once_and_only_by_the_requester(world: Sl
     await world.settle()
     answered = world.slack.message(CHANNEL, question.ts)
     assert not buttons(answered) and "<@U0ALICE> chose *Allow*" in texts(answered)
+    assert any("already answered" in t for t in world.whispers(ALICE)), "the second click is told, privately"
     # Without a model the answer is told how to configure one: once, for the one click that counted.
     assert len([m for m in world.slack.messages(CHANNEL, THREAD) if "CODEMEM_MODEL" in m.text]) == 1
 

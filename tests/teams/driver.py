@@ -116,12 +116,15 @@ def _sender(user: str) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def teams_world(data_dir: Path, emulator_url: str, connector: FakeBotConnector, *,
-                      model: str | None = f"replay:{SCENARIO}") -> AsyncIterator[TeamsWorld]:
-    """CodeMem with the replay model and the Teams app, authentication on, against `connector`."""
+                      model: str | None = f"replay:{SCENARIO}", cloud: str = "Public",
+                      token: Callable[..., str] | None = None) -> AsyncIterator[TeamsWorld]:
+    """CodeMem with the replay model and the Teams app, authentication on, against `connector` (in
+    `cloud`, a TEAMS_CLOUD value; `token` replaces the connector's token provider for outbound calls)."""
     settings = Settings(CODEMEM_MODEL=model, CODEMEM_DATA_DIR=data_dir, CODEMEM_EMULATOR_URL=emulator_url)
-    teams = TeamsSettings(TEAMS_APP_ID=APP_ID, TEAMS_OPENID_METADATA_URL=connector.openid_metadata_url)
+    teams = TeamsSettings(TEAMS_APP_ID=APP_ID, TEAMS_OPENID_METADATA_URL=connector.openid_metadata_url,
+                          TEAMS_CLOUD=cloud)
     async with open_codemem(settings) as codemem:
-        bot = await build_teams_app(codemem, teams, token=connector.token_provider)
+        bot = await build_teams_app(codemem, teams, token=token or connector.token_provider)
         transport = httpx.ASGITransport(app=Starlette(routes=bot.routes))
         async with httpx.AsyncClient(transport=transport, base_url="http://codemem.test") as http:
             yield TeamsWorld(codemem, bot, connector, http)

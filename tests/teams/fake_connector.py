@@ -13,7 +13,6 @@ Adaptive Card 1.5 schema: `card_errors` lists each violation.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import socket
@@ -92,8 +91,10 @@ class PostedActivity:
 class FakeBotConnector:
     """The Bot Connector and Bot Framework token metadata, on 127.0.0.1 (a random port)."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, *, issuer: str = BOT_FRAMEWORK_ISSUER) -> None:
+        """`issuer`: the `iss` of the inbound tokens this connector signs (Bot Framework's in the cloud it stands for)."""
         self.app_id = app_id
+        self.issuer = issuer
         self.key = new_key()
         self.kid = "fake-bot-framework-key"
         self.activities: list[PostedActivity] = []
@@ -103,10 +104,12 @@ class FakeBotConnector:
         self._lock = threading.Lock()
         self.outbound_token = self._sign({"iss": "https://login.microsoftonline.com/botframework.com/v2.0",
                                           "aud": "https://api.botframework.com", "appid": app_id}, self.key)
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(self._app(), host="127.0.0.1", port=port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        # Bound here and handed to the server, so no other process can take the port in between.
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._listener]}, daemon=True)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> FakeBotConnector:
@@ -121,6 +124,7 @@ class FakeBotConnector:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+        self._listener.close()
 
     @property
     def openid_metadata_url(self) -> str:
@@ -135,7 +139,7 @@ class FakeBotConnector:
                      **claims: Any) -> str:
         """A JWT as the Bot Framework sends with each activity (by default valid; override claims to break it)."""
         now = int(time.time())
-        payload = {"iss": BOT_FRAMEWORK_ISSUER, "aud": self.app_id, "iat": now - 5, "nbf": now - 5,
+        payload = {"iss": self.issuer, "aud": self.app_id, "iat": now - 5, "nbf": now - 5,
                    "exp": now + 3600, "serviceurl": service_url or self.url} | claims
         return self._sign(payload, key or self.key)
 
@@ -164,7 +168,7 @@ class FakeBotConnector:
     # --- the wire --------------------------------------------------------------------------------------
     def _app(self) -> Starlette:
         async def metadata(request: Request) -> Response:
-            return JSONResponse({"issuer": BOT_FRAMEWORK_ISSUER, "jwks_uri": f"{self.url}/v1/.well-known/keys",
+            return JSONResponse({"issuer": self.issuer, "jwks_uri": f"{self.url}/v1/.well-known/keys",
                                  "id_token_signing_alg_values_supported": ["RS256"]})
 
         async def keys(request: Request) -> Response:
@@ -226,8 +230,3 @@ def activity(kind: str, *, conversation: dict[str, Any], sender: dict[str, Any],
             "recipient": {"id": f"28:{bot_id}", "name": "CodeMem"}, "conversation": conversation,
             "locale": "en-US"} | fields
 
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
