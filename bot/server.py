@@ -21,6 +21,7 @@ from bot import extras
 from bot.app import open_codemem
 from bot.observability import configure_tracing, metrics_payload
 from bot.settings import Settings
+from bot.surfaces.mcp_server import skill_endpoints
 from bot.surfaces.slack import build_slack_app, http_routes
 from bot.surfaces.slack_ack import AfterAck
 from bot.surfaces.slack_install import SlackInstallSettings
@@ -81,6 +82,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             routes += codemem.connections.accounts.routes()
         if codemem.connections.mcp is not None:
             routes += codemem.connections.mcp.routes()
+        routes += await stack.enter_async_context(skill_endpoints(codemem, settings.public_url))   # /mcp, /api
         config = uvicorn.Config(http_app(routes, codemem.problems), host=settings.host, port=settings.port,
                                 log_level="info", log_config=None)
         freeze_startup_objects()
