@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 from bot.core.proposals import tool_uses
 from bot.runtime.skill_runner import PreparedRun, RunOutcome, SkillRunner
 from skills_db.access import Caller
-from skills_db.errors import AmbiguousSkillName
+from skills_db.errors import AmbiguousSkillName, RunNotFound
 from skills_db.models import Owner, SkillRun
 from skills_db.params import ArgumentError, SkillParameter, argument_text
 from skills_db.store import RunnableSkill, SkillStore
 
 T = TypeVar("T")
 
+MAX_ROW_ID = 2**63
 READ_EFFECTS = frozenset({"read"})
 CONFIRM_EFFECTS = frozenset({"send", "destructive"})
 _JSON_TYPES: dict[str, dict[str, Any]] = {
@@ -112,6 +113,8 @@ class SkillTools:
 
     async def get_run(self, user: Owner, run_id: int) -> tuple[SkillRun, str]:
         """A run `user` may see and its skill's name; the store's `RunNotFound` otherwise."""
+        if not 0 < run_id < MAX_ROW_ID:   # no such row, and no database could look it up
+            raise RunNotFound(f"you have no run with id {run_id}")
         run = await self._read(self.store.get_run, run_id, user)
         skill = await self._read(self.store.get, run.skill_id, user)
         return run, skill.name
