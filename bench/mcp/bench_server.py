@@ -30,19 +30,19 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import httpx2  # noqa: E402
-import uvicorn  # noqa: E402
-from mcp import Client  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
-from bot.app import open_codemem  # noqa: E402
-from bot.server import http_app  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.surfaces.mcp_server import skill_endpoints  # noqa: E402
-from integrations.emulator.server import EmulatorServer  # noqa: E402
-from skills_db.access import Caller  # noqa: E402
-from skills_db.models import Owner, RunTrigger  # noqa: E402
-from skills_db.personal_tokens import PersonalTokens  # noqa: E402
+from bot.app import open_codemem
+from bot.server import http_app
+from bot.settings import Settings
+from bot.surfaces.mcp_server import skill_endpoints
+from integrations.emulator.server import EmulatorServer
+from skills_db.access import Caller
+from skills_db.models import Owner, RunTrigger
+from skills_db.personal_tokens import PersonalTokens
 
 MANY = Owner("slack", "T1", "UMANY")
 ONE = Owner("slack", "T1", "UONE")
@@ -65,7 +65,7 @@ class ServerThread:
         self.url, self.tokens = self.ready.result(timeout=300)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=60)
 

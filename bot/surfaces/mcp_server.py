@@ -26,7 +26,13 @@ from mcp_types.version import is_version_at_least
 from starlette.routing import BaseRoute, Route
 
 from bot.app import CodeMem
-from bot.core.skill_tools import NoSuchSkill, SkillTool, SkillTools, run_record, run_summary
+from bot.core.skill_tools import (
+    NoSuchSkill,
+    SkillTool,
+    SkillTools,
+    run_record,
+    run_summary,
+)
 from bot.surfaces.http_api import api_routes
 from bot.surfaces.token_auth import ResourceServer, caller_of
 from skills_db.errors import RunNotFound

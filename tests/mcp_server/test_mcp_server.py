@@ -7,7 +7,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 
 from bot.core.views import ThreadRef
-from tests.mcp_server.conftest import ALICE, BOB
+from tests.mcp_server.conftest import ALICE
 
 MODES = ["auto", "legacy"]
 
