@@ -119,6 +119,17 @@ class SkillTools:
         skill = await self._read(self.store.get, run.skill_id, user)
         return run, skill.name
 
+    async def skill_document(self, user: Owner, name: str) -> dict[str, Any]:
+        """What a caller may read of a skill they may run: description, parameters, the source of the version
+        they run, and the versions they can see; `NoSuchSkill` otherwise."""
+        found = await self._find(user, name)
+        versions = await self._read(self.store.versions, found.skill.id, Caller(user))
+        shown = [v for v in versions if not found.shared or v.version == found.version.version]
+        return {"name": found.skill.name, "description": found.skill.description, "version": found.version.version,
+                "parameters": found.version.parameters, "input_schema": self.describe(found).input_schema,
+                "source": found.version.code, "tools": list(found.version.tools),
+                "versions": [{"version": v.version, "created_at": v.created_at.isoformat()} for v in shown]}
+
     async def _find(self, user: Owner, name: str) -> RunnableSkill:
         try:
             found = await self._read(self.store.find_runnable, Caller(user), name)

@@ -1,5 +1,6 @@
 """CodeMem's skills as an MCP server: `tools/list` is the caller's runnable skills, `tools/call` runs one as
-`/skill run` does (recorded with trigger `mcp`, no model), plus `get_run`. Served over Streamable HTTP at
+`/skill run` does (recorded with trigger `mcp`, no model), plus `get_run`; each skill is also a resource
+(`codemem://skills/NAME`: source, parameters, versions) as is each run (`codemem://runs/ID`). Served over Streamable HTTP at
 `/mcp` by `codemem serve` (the caller is the owner of the bearer token) and over stdio by
 `codemem mcp serve --stdio` (the caller is fixed when it starts).
 
@@ -41,6 +42,10 @@ from skills_db.params import ArgumentError
 from skills_db.personal_tokens import PersonalTokens
 
 GET_RUN = "get_run"
+SKILL_URI = "codemem://skills/"
+RUN_URI = "codemem://runs/"
+JSON_TYPE = "application/json"
+RESOURCE_NOT_FOUND = -32002   # the spec's code for resources/read of an unknown URI
 CONFIRM_KEY = "confirm_run"
 INPUT_REQUIRED_VERSION = "2026-07-28"
 INSTRUCTIONS = ("Each tool is one of your saved CodeMem skills: typed code that runs without a model, "
@@ -95,8 +100,42 @@ def build_mcp_server(skill_tools: SkillTools, user: Owner | None = None) -> Serv
         outcome = await skill_tools.run(prepared)
         return _run_result(tool.name, outcome.run)
 
+    async def list_resources(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                             ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[
+            types.Resource(uri=SKILL_URI + tool.name, name=tool.name, mime_type=JSON_TYPE,
+                           description=f"Source, parameters and versions of {tool.name}")
+            for tool in await skill_tools.list(caller(ctx))])
+
+    async def list_templates(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                             ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[
+            types.ResourceTemplate(uri_template=SKILL_URI + "{name}", name="skill", mime_type=JSON_TYPE,
+                                   description="One of your skills: source, parameters, versions"),
+            types.ResourceTemplate(uri_template=RUN_URI + "{run_id}", name="run", mime_type=JSON_TYPE,
+                                   description="One of your runs: status, result and log")])
+
+    async def read_resource(ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+                            ) -> types.ReadResourceResult:
+        who, uri = caller(ctx), str(params.uri)
+        try:
+            if uri.startswith(SKILL_URI):
+                document = await skill_tools.skill_document(who, uri.removeprefix(SKILL_URI))
+            elif uri.startswith(RUN_URI) and uri.removeprefix(RUN_URI).isdigit():
+                run, name = await skill_tools.get_run(who, int(uri.removeprefix(RUN_URI)))
+                document = run_record(name, run)
+            else:
+                raise NoSuchSkill(uri)
+        except (NoSuchSkill, RunNotFound):
+            raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}") from None
+        text = json.dumps(document, default=str, ensure_ascii=False, indent=1)
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=JSON_TYPE, text=text)])
+
     return Server("codemem", instructions=INSTRUCTIONS, on_list_tools=list_tools, on_call_tool=call_tool,
-                  cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")})
+                  on_list_resources=list_resources, on_list_resource_templates=list_templates,
+                  on_read_resource=read_resource,
+                  cache_hints={method: CacheHint(ttl_ms=0, scope="private")
+                               for method in ("tools/list", "resources/list", "resources/templates/list")})
 
 
 @contextlib.asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
@@ -136,3 +138,25 @@ async def test_a_browser_page_of_another_site_is_refused(serve) -> None:
     assert (forged.status_code, api.status_code) == (403, 403)
     assert "https://evil.example" in forged.json()["error_description"]
     assert own.status_code not in (401, 403) and local.status_code not in (401, 403)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_skills_and_runs_are_resources_of_their_user_only(serve, mode: str) -> None:
+    async with serve() as served:
+        async with served.client(served.tokens["UALICE"], mode) as alice:
+            listed = [resource.uri for resource in (await alice.list_resources()).resources]
+            greet = json.loads((await alice.read_resource("codemem://skills/greet")).contents[0].text)
+            run_id = (await alice.call_tool("greet", {"name": "Lena"})).structured_content["run_id"]
+            run = json.loads((await alice.read_resource(f"codemem://runs/{run_id}")).contents[0].text)
+            with pytest.raises(MCPError) as private:
+                await alice.read_resource("codemem://skills/bobs_report")
+            with pytest.raises(MCPError) as missing:
+                await alice.read_resource("codemem://skills/nothing")
+        async with served.client(served.tokens["UBOB"], mode) as bob:
+            with pytest.raises(MCPError):
+                await bob.read_resource(f"codemem://runs/{run_id}")
+    assert listed == ["codemem://skills/greet", "codemem://skills/mail_boss", "codemem://skills/team_tool"]
+    assert greet["source"].strip().startswith("async def run(name: str, times: int = 1)")
+    assert [v["version"] for v in greet["versions"]] == [1]
+    assert run["result"] == {"greeting": "hello Lena"} and "greeting Lena" in run["logs"]
+    assert private.value.error.message.replace("bobs_report", "X") == missing.value.error.message.replace("nothing", "X")
