@@ -1,6 +1,7 @@
 """CodeMem's skills as an MCP server: `tools/list` is the caller's runnable skills, `tools/call` runs one as
 `/skill run` does (recorded with trigger `mcp`, no model), plus `get_run`; each skill is also a resource
-(`codemem://skills/NAME`: source, parameters, versions) as is each run (`codemem://runs/ID`). Served over Streamable HTTP at
+(`codemem://skills/NAME`: source, parameters, versions) as is each run (`codemem://runs/ID`); two prompts
+(`make_this_a_skill`, `explain_run`). Served over Streamable HTTP at
 `/mcp` by `codemem serve` (the caller is the owner of the bearer token) and over stdio by
 `codemem mcp serve --stdio` (the caller is fixed when it starts).
 
@@ -38,7 +39,7 @@ from bot.surfaces.http_api import api_routes
 from bot.surfaces.token_auth import ResourceServer, caller_of
 from skills_db.errors import RunNotFound
 from skills_db.models import Owner, RunTrigger, SkillRun
-from skills_db.params import ArgumentError
+from skills_db.params import SUPPORTED_TYPES_TEXT, ArgumentError
 from skills_db.personal_tokens import PersonalTokens
 
 GET_RUN = "get_run"
@@ -56,6 +57,21 @@ _GET_RUN_TOOL = types.Tool(
                   "required": ["run_id"], "additionalProperties": False},
     annotations=types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                                       open_world_hint=False))
+MAKE_SKILL, EXPLAIN_RUN = "make_this_a_skill", "explain_run"
+PROMPTS = [
+    types.Prompt(name=MAKE_SKILL, description="Write what we just did as a CodeMem skill file to import.",
+                 arguments=[types.PromptArgument(name="task", description="What the skill should do", required=False)]),
+    types.Prompt(name=EXPLAIN_RUN, description="Explain one of your skill runs: what it did, and why it failed.",
+                 arguments=[types.PromptArgument(name="run_id", description="The run's id", required=True)]),
+]
+MAKE_SKILL_TEXT = (
+    "Write {task} as a CodeMem skill: one Python file defining exactly one top-level `async def run(...)` whose "
+    "parameters are typed with {types}, with defaults for the optional ones, a docstring whose Args section "
+    "describes each parameter, and a JSON-ready return value (a dict). Call only CodeMem's workspace functions "
+    "(Outlook, OneDrive, Gmail, Google Sheets) for outside data. I will import it with `codemem skill import FILE`, "
+    "read it and approve it.")
+EXPLAIN_RUN_TEXT = ("Explain this CodeMem skill run to me in a few sentences: what it did, what it returned, and, if "
+                    "it failed, the likely cause and what to change.\n\n{record}")
 _CONFIRM_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["confirm"],
     "properties": {"confirm": {"type": "boolean", "title": "Run it",
@@ -131,9 +147,31 @@ def build_mcp_server(skill_tools: SkillTools, user: Owner | None = None) -> Serv
         text = json.dumps(document, default=str, ensure_ascii=False, indent=1)
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=JSON_TYPE, text=text)])
 
+    async def list_prompts(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                           ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=PROMPTS)
+
+    async def get_prompt(ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        arguments = params.arguments or {}
+        if params.name == MAKE_SKILL:
+            text = MAKE_SKILL_TEXT.format(task=arguments.get("task", "").strip() or "the task we just did",
+                                          types=SUPPORTED_TYPES_TEXT)
+        elif params.name == EXPLAIN_RUN and arguments.get("run_id", "").strip().isdigit():
+            try:
+                run, name = await skill_tools.get_run(caller(ctx), int(arguments["run_id"]))
+            except RunNotFound as error:
+                raise MCPError(INVALID_PARAMS, str(error).split(";")[0]) from None
+            text = EXPLAIN_RUN_TEXT.format(record=json.dumps(run_record(name, run), default=str, indent=1))
+        elif params.name == EXPLAIN_RUN:
+            raise MCPError(INVALID_PARAMS, "explain_run needs run_id, the number of one of your runs")
+        else:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
+        return types.GetPromptResult(messages=[types.PromptMessage(role="user",
+                                                                   content=types.TextContent(type="text", text=text))])
+
     return Server("codemem", instructions=INSTRUCTIONS, on_list_tools=list_tools, on_call_tool=call_tool,
                   on_list_resources=list_resources, on_list_resource_templates=list_templates,
-                  on_read_resource=read_resource,
+                  on_read_resource=read_resource, on_list_prompts=list_prompts, on_get_prompt=get_prompt,
                   cache_hints={method: CacheHint(ttl_ms=0, scope="private")
                                for method in ("tools/list", "resources/list", "resources/templates/list")})
 

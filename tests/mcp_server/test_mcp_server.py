@@ -160,3 +160,19 @@ async def test_skills_and_runs_are_resources_of_their_user_only(serve, mode: str
     assert [v["version"] for v in greet["versions"]] == [1]
     assert run["result"] == {"greeting": "hello Lena"} and "greeting Lena" in run["logs"]
     assert private.value.error.message.replace("bobs_report", "X") == missing.value.error.message.replace("nothing", "X")
+
+
+async def test_the_prompts_explain_a_run_of_the_caller_only(serve) -> None:
+    async with serve() as served:
+        async with served.client(served.tokens["UALICE"]) as alice:
+            names = [prompt.name for prompt in (await alice.list_prompts()).prompts]
+            run_id = (await alice.call_tool("greet", {"name": "Lena"})).structured_content["run_id"]
+            explained = await alice.get_prompt("explain_run", {"run_id": str(run_id)})
+            made = await alice.get_prompt("make_this_a_skill", {"task": "the weekly report"})
+        async with served.client(served.tokens["UBOB"]) as bob:
+            with pytest.raises(MCPError) as refused:
+                await bob.get_prompt("explain_run", {"run_id": str(run_id)})
+    assert names == ["make_this_a_skill", "explain_run"]
+    assert "hello Lena" in explained.messages[0].content.text
+    assert "the weekly report" in made.messages[0].content.text and "async def run" in made.messages[0].content.text
+    assert refused.value.error.message == f"you have no run with id {run_id}"
