@@ -176,3 +176,18 @@ async def test_the_prompts_explain_a_run_of_the_caller_only(serve) -> None:
     assert "hello Lena" in explained.messages[0].content.text
     assert "the weekly report" in made.messages[0].content.text and "async def run" in made.messages[0].content.text
     assert refused.value.error.message == f"you have no run with id {run_id}"
+
+
+async def test_a_legacy_session_cannot_be_used_with_another_users_token(serve) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    async with serve() as served:
+        async with served.api(served.tokens["UALICE"]) as alice:
+            session = (await alice.post("/mcp", headers=headers, json=initialize)).headers["mcp-session-id"]
+            await alice.post("/mcp", headers={**headers, "mcp-session-id": session},
+                             json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        async with served.api(served.tokens["UBOB"]) as bob:
+            taken = await bob.post("/mcp", headers={**headers, "mcp-session-id": session},
+                                   json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    assert taken.status_code == 404 and "greet" not in taken.text
