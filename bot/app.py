@@ -20,6 +20,7 @@ from bot.agent.model import load_model
 from bot.agent.sessions import ThreadSessions
 from bot.agent.subagents import SubAgents
 from bot.core.conversations import Conversations
+from bot.core.personal_tokens import TokenCommands
 from bot.core.skills import RUN_JOB, Skills
 from bot.mcp_servers import McpConfigError, all_servers, build_mcp_tools, cipher_or_none
 from bot.observability import MeteredRegistry
@@ -39,6 +40,7 @@ from integrations.mcp.catalog import McpTools
 from integrations.mcp.oauth import McpOAuth, OAuthServer
 from integrations.registry import Registry, default_registry
 from skills_db.mcp_servers import McpServerStore
+from skills_db.personal_tokens import PersonalTokens
 from skills_db.db import init_db, make_engine
 from skills_db.store import SkillStore
 
@@ -132,8 +134,9 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 deps = AgentDeps(model, registry, sessions, store, runner, subagents,
                                  exec_timeout=settings.exec_timeout)
                 graph = build_graph(deps, checkpointer)
+            tokens = TokenCommands(PersonalTokens(engine), settings.public_url)
             try:
-                yield CodeMem(Conversations(graph, store, jobs, surfaces), Skills(store, runner, jobs, surfaces),
+                yield CodeMem(Conversations(graph, store, jobs, surfaces), Skills(store, runner, jobs, surfaces, tokens),
                               connections, surfaces, jobs, workspace, store, scheduler, engine)
             finally:
                 await scheduler.stop()

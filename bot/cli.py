@@ -15,6 +15,7 @@ import typer
 from bot.db_cli import db_cli
 from bot.extras import MissingExtra
 from bot.mcp_cli import mcp_cli
+from bot.mcp_stdio_cli import mcp_serve
 from bot.settings import Settings
 from bot.skill_cli import skill_cli
 
@@ -161,6 +162,7 @@ def chat(thread: str = typer.Option(None, help="Continue a conversation by its n
 
 app.add_typer(db_cli, name="db")
 app.add_typer(skill_cli, name="skill")
+mcp_cli.command("serve")(mcp_serve)   # the skills MCP server over stdio (bot/mcp_stdio_cli.py)
 app.add_typer(mcp_cli, name="mcp")
 
 teams_cli = typer.Typer(help="Microsoft Teams: the app package.", no_args_is_help=True)

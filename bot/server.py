@@ -24,6 +24,7 @@ from bot.banner import serve_banner
 from bot.observability import configure_tracing, metrics_payload
 from bot.runtime.jobs import InProcessJobs
 from bot.settings import Settings
+from bot.surfaces.mcp_server import skill_endpoints
 from bot.surfaces.slack import build_slack_app
 from bot.surfaces.slack_http import http_routes
 from bot.surfaces.slack_ack import AfterAck
@@ -142,6 +143,7 @@ async def serve(settings: Settings, teams_settings: TeamsSettings) -> None:
             routes += codemem.connections.accounts.routes()
         if codemem.connections.mcp is not None:
             routes += codemem.connections.mcp.routes()
+        routes += await stack.enter_async_context(skill_endpoints(codemem, settings.public_url))   # /mcp, /api
         if isinstance(codemem.jobs, InProcessJobs):   # this process runs the jobs: it recovers them, fires schedules
             await codemem.jobs.recover(settings.data_dir / JOB_LEDGER)   # the surfaces the hooks post to exist now
             codemem.scheduler.start()

@@ -83,6 +83,8 @@ class RunTrigger(StrEnum):
     BUTTON = "button"
     SCHEDULE = "schedule"
     AGENT = "agent"
+    MCP = "mcp"
+    API = "api"
 
 
 class Skill(SQLModel, table=True):
@@ -368,3 +370,37 @@ class McpToolPin(SQLModel, table=True):
     tool: str = Field(sa_type=Text)
     schema_digest: str = Field(max_length=64)
     input_schema: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
+
+
+class PersonalToken(SQLModel, table=True):
+    """A personal token for CodeMem's MCP server and HTTP API: only its SHA-256 is kept; it acts as its user."""
+
+    __tablename__ = "personal_tokens"
+    __table_args__ = (Index("ix_personal_tokens_owner", "owner_platform", "owner_team", "owner_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    owner_platform: str
+    owner_team: str
+    owner_user: str
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = _timestamp_column()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), nullable=True)
+
+    @property
+    def owner(self) -> Owner:
+        """The user the token acts as."""
+        return Owner(self.owner_platform, self.owner_team, self.owner_user)
+
+
+class IdempotentRun(SQLModel, table=True):
+    """An `Idempotency-Key` of the HTTP API and the run it started: a repeat returns that run."""
+
+    __tablename__ = "idempotent_runs"
+
+    owner_ref: str = Field(primary_key=True, max_length=256)
+    key: str = Field(primary_key=True, max_length=200)
+    run_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("skill_runs.id", ondelete="CASCADE"),
+                                                               nullable=True))
+    created_at: datetime = _timestamp_column()

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from bot.core.personal_tokens import TokenCommands
 from bot.core.proposals import Proposals, tool_uses
 from bot.core.surface import Surfaces
 from bot.core.views import (DeleteConfirmation, Home, Notice, PreviewReport, RunForm, RunHistory, RunLine, ScheduleForm,
@@ -41,7 +42,8 @@ USAGE = ("Usage: `/skill list` · `/skill run NAME key=value …` (quote values 
          "`folder=\"Email Attachments\"`) · `/skill show NAME` · `/skill history NAME` · "
          "`/skill schedule NAME \"0 9 * * 1\" tz=Europe/Paris key=value …` · `/skill unschedule NAME` · "
          "`/skill share NAME channel|team [run|view]` · `/skill delete NAME` · "
-         "`/skill approvers list|add|remove channel|team @user` (admins) · `/skill help`")
+         "`/skill approvers list|add|remove channel|team @user` (admins) · "
+         "`/skill mcp-token [list|revoke ID]` (a token for MCP clients and the HTTP API) · `/skill help`")
 APPROVERS_USAGE = ("Usage: `/skill approvers list channel|team` · `/skill approvers add channel|team @user` · "
                    "`/skill approvers remove channel|team @user` (adding and removing: workspace admins and owners)")
 NOT_ADMIN = ("Only a workspace admin or owner can change who approves shared skills. Ask one, or an operator "
@@ -65,8 +67,10 @@ long texts (0.4 MB took seconds), so longer ones are refused unread."""
 class Skills:
     """Skill commands and buttons. Each answers at once (the ack) and runs the slow part as a job."""
 
-    def __init__(self, store: SkillStore, runner: SkillRunner, jobs: Jobs, surfaces: Surfaces) -> None:
+    def __init__(self, store: SkillStore, runner: SkillRunner, jobs: Jobs, surfaces: Surfaces,
+                 tokens: TokenCommands | None = None) -> None:
         self.store = store
+        self.tokens = tokens
         self.runner = runner
         self.jobs = jobs
         self.surfaces = surfaces
@@ -103,14 +107,16 @@ class Skills:
 
     # ------------------------------------------------------------------------------------------ commands
 
-    async def command(self, where: ThreadRef, user: Owner, text: str, *, is_admin: AdminCheck | None = None) -> View:
+    async def command(self, where: ThreadRef, user: Owner, text: str, *, is_admin: AdminCheck | None = None,
+                      private: bool = False) -> View:
         """Handle `/skill …` text; return the immediate answer and start any run in the background.
 
         Missing required parameters give a `RunForm` (a modal on Slack); other mistakes a `Notice` that
         says what was wrong and shows the usage. The store is read as `_read` says: inline on SQLite, in a
         worker thread on PostgreSQL. The text is split in a worker thread (it is the user's, of any shape),
         and refused unread over MAX_COMMAND_CHARS. `is_admin` says whether `user` administers their workspace
-        (asked only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin)."""
+        (asked only by `/skill approvers add|remove`; a surface that cannot tell passes None: not an admin).
+        `private` says that only `user` sees the answer (a new personal token is shown only then)."""
         if len(text) > MAX_COMMAND_CHARS:
             return Notice(f"That command is {len(text):,} characters long: a `/skill` command takes at most "
                           f"{MAX_COMMAND_CHARS:,}. Shorten its values (a skill's defaults need not be typed). {USAGE}",
@@ -127,6 +133,8 @@ class Skills:
             return Notice(USAGE)
         if verb == "approvers":
             return await self._command_approvers(where, user, args, is_admin)
+        if verb == "mcp-token" and self.tokens is not None:
+            return await asyncio.to_thread(self.tokens.command, user, args, private=private)
         handlers = {"run": self._command_run, "show": self._command_show, "history": self._command_history,
                     "schedule": self._command_schedule, "unschedule": self._command_unschedule,
                     "share": self._command_share, "delete": self._command_delete}

@@ -179,7 +179,9 @@ def _add_listeners(app: AsyncApp, surface: SlackSurface, codemem: CodeMem, after
     async def on_skill_command(ack: Any, command: dict) -> None:
         where = ThreadRef("slack", command["team_id"], command["channel_id"], "")
         user = Owner("slack", command["team_id"], command["user_id"])
-        view = await skills.command(where, user, command.get("text", ""), is_admin=lambda: surface.is_admin(user))
+        # a slash command's answer (the ack) is ephemeral: only its author sees it
+        view = await skills.command(where, user, command.get("text", ""), is_admin=lambda: surface.is_admin(user),
+                                    private=True)
         if isinstance(view, (RunForm, ScheduleForm)):
             await ack()
             metadata = _metadata(where.channel, "", view)

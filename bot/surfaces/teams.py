@@ -190,7 +190,8 @@ def _add_handlers(app: App, surface: TeamsSurface, codemem: CodeMem) -> None:
         thread = _thread(activity, user)
         command, connect = COMMAND.match(text), CONNECT.match(text)
         if command:
-            await surface.post(thread, await skills.command(thread, user, command["rest"]))
+            await surface.post(thread, await skills.command(
+                thread, user, command["rest"], private=activity.conversation.conversation_type == "personal"))
         elif connect:
             journey = (codemem.connections.connect if connect["verb"].lower() == "connect"
                        else codemem.connections.disconnect)

@@ -169,7 +169,7 @@ async def chat(codemem: CodeMem, thread_name: str, *, model: str | None = None, 
             print(HELP)
             continue
         if line.startswith("/skill"):
-            await surface.post(thread, await codemem.skills.command(thread, user, line[len("/skill"):]))
+            await surface.post(thread, await codemem.skills.command(thread, user, line[len("/skill"):], private=True))
         elif line.startswith(("/connect", "/disconnect")):
             verb, _, provider = line[1:].partition(" ")
             journey = codemem.connections.connect if verb == "connect" else codemem.connections.disconnect

@@ -13,7 +13,7 @@ from skills_db import Owner, SkillStore, init_db, make_engine, schema_revision
 from skills_db.connections import metadata as connections_metadata
 from skills_db.db import migration_config
 
-HEAD = "0004"
+HEAD = "0005"
 CODE = "async def run(days_back: int = 15) -> dict:\n    return {}\n"
 
 
@@ -63,6 +63,7 @@ def test_migrations_are_shipped_inside_the_package() -> None:
         "0002_procedural_memory.py",
         "0003_workspace_connections.py",
         "0004_mcp_servers.py",
+        "0005_personal_tokens.py",
     ]
 
 
