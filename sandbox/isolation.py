@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.cgroups import CgroupHost, CgroupUnavailable, probe as probe_cgroups
+
 log = logging.getLogger(__name__)
 
 UID_BASE = 910_000
@@ -77,6 +79,8 @@ class JailPlan:
     dedicated_uid: bool = False
     python: str = sys.executable
     python_prefix: str | None = None
+    cgroups: CgroupHost | None = None
+    """Where workers get a control group each (None: the machine offers none to this host)."""
 
 
 def _executable_by_others(path: str) -> bool:
@@ -151,7 +155,21 @@ def plan_isolation(python: str = sys.executable, ceiling: IsolationLevel = Isola
     return _finish(plan, protections, missing, fixes)
 
 
+def _with_cgroups(plan: JailPlan, protections: list[str], missing: list[str], fixes: list[str]) -> JailPlan:
+    """``plan`` with a control group per worker where the machine has them, and the report's line about it."""
+    try:
+        cgroups = probe_cgroups()
+    except (CgroupUnavailable, OSError) as exc:
+        missing.append(f"control groups ({exc}): memory (shared memory, memfd, tmpfs included), process count and "
+                       "CPU are limited per process only, and processes the code leaves running are found by walking the tree")
+        fixes.append("run the bot as root with /sys/fs/cgroup writable (cgroup v2 delegated to it, or v1)")
+        return plan
+    protections.append(f"control group per worker ({cgroups.describe()}); what the code leaves running is killed when each run ends")
+    return dataclasses.replace(plan, cgroups=cgroups)
+
+
 def _finish(plan: JailPlan, protections: list[str], missing: list[str], fixes: list[str]) -> JailPlan:
+    plan = _with_cgroups(plan, protections, missing, fixes)
     report = IsolationReport(
         backend=plan.report.backend,
         level=plan.report.level,
@@ -159,7 +177,7 @@ def _finish(plan: JailPlan, protections: list[str], missing: list[str], fixes: l
         missing=tuple(missing),
         fix="; ".join(dict.fromkeys(fixes)) or None,
     )
-    if report.level < IsolationLevel.JAIL:
+    if report.missing:
         log.warning("SANDBOX IS NOT FULLY ISOLATED\n%s", report.summary())
     return dataclasses.replace(plan, report=report)
 

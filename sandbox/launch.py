@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.cgroups import CgroupLimits, WorkerCgroup
 from sandbox.isolation import JailPlan, jail_arguments
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -20,10 +21,13 @@ WORKER_PATH_VARIABLE = "/usr/local/bin:/usr/bin:/bin"
 
 @dataclass(frozen=True)
 class ResourceLimits:
-    """Per-worker limits (``setrlimit``), which the worker sets on itself before it serves any request.
+    """Per-worker limits: ``setrlimit`` ones, which the worker sets on itself before it serves any request, and
+    the control group's, which bind the worker and everything it starts together.
 
-    ``processes`` binds only with a dedicated uid (it counts every process of the uid);
-    ``workspace_bytes`` sizes the jail's private /workspace and /tmp.
+    ``processes`` is the group's process limit, and the uid's where the worker has a dedicated one;
+    ``memory_bytes`` (swap included: SysV shared memory, memfd and tmpfs pages count too) and ``cpus`` (a
+    quota in cores) bind where the host can make control groups; ``workspace_bytes`` sizes the jail's
+    private /workspace and /tmp.
     """
 
     cpu_seconds: int = 600
@@ -32,6 +36,12 @@ class ResourceLimits:
     open_files: int = 256
     processes: int = 64
     workspace_bytes: int = 256 * 1024**2
+    memory_bytes: int = 1024**3
+    cpus: float = 1.0
+
+    def cgroup(self) -> CgroupLimits:
+        """The limits of the worker's control group."""
+        return CgroupLimits(self.memory_bytes, self.processes, self.cpus)
 
     def argument(self, *, processes: bool = False) -> str:
         """The limits as the worker's ``--limits`` argument: ``NAME=SOFT:HARD`` pairs of ``resource.RLIMIT_*``."""
@@ -78,6 +88,12 @@ class WorkerLaunch:
     def environment(self) -> dict[str, str]:
         """A fresh environment built from scratch: nothing of the host's (no secrets) reaches the worker."""
         return {"PATH": WORKER_PATH_VARIABLE, "LANG": "C.UTF-8", "HOME": str(self.workspace)}
+
+    def make_cgroup(self) -> WorkerCgroup | None:
+        """The worker's control group with its limits, where the plan has control groups (else None)."""
+        if self.plan is None or self.plan.cgroups is None:
+            return None
+        return WorkerCgroup.create(self.plan.cgroups, self.limits.cgroup())
 
     def prepare(self) -> None:
         """Host-side setup before the spawn: give a dedicated uid the workspace it will write to."""

@@ -202,7 +202,7 @@ class WorkerPool:
         workspace = Path(tempfile.mkdtemp(prefix="codemem-pool-"))
         uid = UIDS.take() if plan.dedicated_uid else None
         launch = WorkerLaunch(python=plan.python, workspace=workspace, limits=self._limits, plan=plan, uid=uid, owns_workspace=True)
-        worker = await WorkerProcess.start(launch, lambda worker, message: None)
+        worker = await WorkerProcess.start(launch, lambda worker, message, size: None)
         if primed and self._recent_catalogue is not None:
             with contextlib.suppress(ValueError, WorkerExited):  # then the session defines it itself
                 await worker.define_tools(self._recent_catalogue)
