@@ -9,24 +9,31 @@ missing and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
+import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.cgroups import CgroupHost, CgroupUnavailable, probe as probe_cgroups
+from sandbox.seccomp import filter_path
 
 log = logging.getLogger(__name__)
 
 UID_BASE = 910_000
 UID_COUNT = 10_000
+PROBE_UID = UID_BASE + UID_COUNT - 1
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 PROBE_TIMEOUT_SECONDS = 10.0
 INSTALL_BWRAP = "install bubblewrap (Debian/Ubuntu: apt-get install -y bubblewrap)"
 
@@ -81,6 +88,10 @@ class JailPlan:
     python_prefix: str | None = None
     cgroups: CgroupHost | None = None
     """Where workers get a control group each (None: the machine offers none to this host)."""
+    seccomp: Path | None = None
+    """The jail's seccomp filter for this architecture (None: none was built for it)."""
+    hidden: tuple[str, ...] = ()
+    """Folders of the interpreter hidden in the jail (its site-packages)."""
 
 
 def _executable_by_others(path: str) -> bool:
@@ -117,14 +128,23 @@ def plan_isolation(python: str = sys.executable, ceiling: IsolationLevel = Isola
             dedicated_uid=bool(root and setpriv),
             python=real_python,
             python_prefix=prefix,
+            seccomp=filter_path(),
+            hidden=_site_folders(real_python),
         )
         problem = _try_jail(plan)
         if problem is None:
             protections = [
-                "bubblewrap jail: no network (loopback only), own pid/ipc/uts namespaces",
-                "read-only system, no host home/project/data folders, private size-limited /workspace and /tmp",
+                "bubblewrap jail: no network (loopback only), own pid/ipc/uts namespaces, no user namespaces",
+                "read-only system with only the standard library (no site-packages), no host home/project/data "
+                "folders, private size-limited /workspace and /tmp",
                 "host environment not passed; resource limits (memory, CPU, file size, open files)",
             ]
+            if plan.seccomp is not None:
+                protections.append("seccomp filter: no mount, ptrace, keyctl, bpf, perf_event_open, userfaultfd, "
+                                   "namespaces, kernel modules")
+            else:
+                missing.append(f"seccomp filter: none built for {platform.machine()} (python -m sandbox.seccomp.build)")
+                fixes.append("build the seccomp filter for this architecture: python -m sandbox.seccomp.build")
             if plan.dedicated_uid:
                 protections.append("dedicated unprivileged uid per worker, no capabilities, process-count limit")
             else:
@@ -184,26 +204,61 @@ def _finish(plan: JailPlan, protections: list[str], missing: list[str], fixes: l
 
 def _try_jail(plan: JailPlan) -> str | None:
     """Run a trivial command in the jail; None when it works, else what went wrong."""
-    command = jail_arguments(plan, workspace_bytes=1024 * 1024, uid=UID_BASE + UID_COUNT - 1)
-    command += [plan.python, "-I", "-S", "-c", "open('/codemem/worker.py').close(); print('ok')"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, env={})
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
+    with JailFiles.open(plan) as files:
+        command = jail_arguments(plan, workspace_bytes=1024 * 1024, uid=PROBE_UID, files=files)
+        command += [plan.python, "-I", "-S", "-c", "open('/codemem/worker.py').close(); print('ok')"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, env={},
+                                  pass_fds=files.fds)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
     if done.returncode != 0 or done.stdout.strip() != "ok":
         return (done.stderr.strip() or f"exit code {done.returncode}")[-300:]
     return None
 
 
-def jail_arguments(plan: JailPlan, *, workspace_bytes: int, uid: int | None, workspace: Path | None = None) -> list[str]:
+@dataclass
+class JailFiles:
+    """Files the jail reads from descriptors, open for one launch: the worker script (copied in, so no host path
+    of it shows inside) and the seccomp filter."""
+
+    worker_fd: int
+    seccomp_fd: int | None
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, plan: JailPlan) -> Iterator[JailFiles]:
+        worker_fd = os.open(WORKER_SCRIPT, os.O_RDONLY | os.O_CLOEXEC)
+        seccomp_fd = os.open(plan.seccomp, os.O_RDONLY | os.O_CLOEXEC) if plan.seccomp else None
+        try:
+            yield cls(worker_fd, seccomp_fd)
+        finally:
+            for fd in (worker_fd, seccomp_fd):
+                if fd is not None:
+                    os.close(fd)
+
+    @property
+    def fds(self) -> tuple[int, ...]:
+        return tuple(fd for fd in (self.worker_fd, self.seccomp_fd) if fd is not None)
+
+
+def jail_arguments(plan: JailPlan, *, workspace_bytes: int, uid: int | None, files: JailFiles,
+                   workspace: Path | None = None) -> list[str]:
     """The bubblewrap (and setpriv) prefix of a worker's command line; the worker script is at ``/codemem/worker.py``.
 
-    ``/workspace`` is a private tmpfs of ``workspace_bytes``, or the host folder ``workspace`` when given.
+    ``/workspace`` is a private tmpfs of ``workspace_bytes``, or the host folder ``workspace`` when given. The
+    system is read-only, with the interpreter's site-packages hidden (only the standard library is there).
+    The code cannot make user namespaces (``--disable-userns``) and runs under the seccomp filter. As root,
+    the outer bubblewrap sets the jail up, ``setpriv`` drops to the worker's uid, and an inner bubblewrap
+    (a user namespace of that uid) applies both; unprivileged, one bubblewrap does it all.
     """
     assert plan.bwrap is not None
     namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    confined = ["--disable-userns", "--assert-userns-disabled"]
+    if files.seccomp_fd is not None:
+        confined += ["--seccomp", str(files.seccomp_fd)]
     if not plan.dedicated_uid:
-        namespaces.append("--unshare-user")  # unprivileged: bwrap needs a user namespace
+        namespaces += ["--unshare-user", *confined]  # unprivileged: bwrap needs a user namespace
     arguments = [plan.bwrap, *namespaces, "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
     arguments += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "lib32", "sbin"):
@@ -220,7 +275,10 @@ def jail_arguments(plan: JailPlan, *, workspace_bytes: int, uid: int | None, wor
         for parent in reversed(Path(prefix).parents[:-1]):  # world-traversable parents, whatever the host's modes
             arguments += ["--perms", "0755", "--dir", str(parent)]
         arguments += ["--ro-bind", prefix, prefix]
-    arguments += ["--perms", "0755", "--dir", "/codemem", "--ro-bind", str(Path(__file__).with_name("worker.py")), "/codemem/worker.py"]
+    for hidden in plan.hidden:
+        arguments += ["--tmpfs", hidden]   # site-packages: pip, requests, boto3... of the host are not importable
+    arguments += ["--perms", "0755", "--dir", "/codemem", "--perms", "0644", "--ro-bind-data", str(files.worker_fd),
+                  "/codemem/worker.py"]
     arguments += ["--proc", "/proc", "--dev", "/dev"]
     arguments += ["--perms", "01777", "--size", str(workspace_bytes), "--tmpfs", "/tmp"]
     if workspace is None:
@@ -233,9 +291,25 @@ def jail_arguments(plan: JailPlan, *, workspace_bytes: int, uid: int | None, wor
         arguments += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
         arguments += [plan.setpriv or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                       "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        arguments += [plan.bwrap, "--unshare-user", *confined, "--die-with-parent", "--bind", "/", "/",
+                      "--chdir", "/workspace", "--"]
     else:
         arguments += ["--cap-drop", "ALL", "--"]
     return arguments
+
+
+def _site_folders(python: str) -> tuple[str, ...]:
+    """The folders of third-party packages of ``python`` (to hide in the jail): its site-packages/dist-packages."""
+    code = ("import json, site, sysconfig\npaths = {sysconfig.get_path(k) for k in ('purelib', 'platlib')}\n"
+            "paths.update(site.getsitepackages())\nprint(json.dumps(sorted(paths)))")
+    try:
+        done = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_SECONDS, env={})
+        found = json.loads(done.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return ()
+    extra = [str(path) for path in Path("/usr/lib/python3").glob("dist-packages")]   # Debian's for every version
+    return tuple(sorted({os.path.realpath(path) for path in [*found, *extra] if os.path.isdir(path)}))
 
 
 class UidAllocator:

@@ -6,13 +6,14 @@ unprivileged uid (see ``isolation``) wrap it here, without the session knowing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.cgroups import CgroupLimits, WorkerCgroup
-from sandbox.isolation import JailPlan, jail_arguments
+from sandbox.isolation import JailFiles, JailPlan, jail_arguments
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 JAILED_WORKER_SCRIPT = "/codemem/worker.py"
@@ -75,19 +76,28 @@ class WorkerLaunch:
     def jailed(self) -> bool:
         return self.plan is not None and self.plan.bwrap is not None
 
-    def command(self, request_fd: int, reply_fd: int) -> list[str]:
-        """The worker's command line: isolated mode, no ``site``, the frame pipes given by fd number, its limits."""
+    def command(self, request_fd: int, reply_fd: int, files: JailFiles | None = None) -> list[str]:
+        """The worker's command line: isolated mode, no ``site``, the frame pipes given by fd number, its limits
+        (jailed: with the jail's ``files`` open)."""
         arguments = [str(request_fd), str(reply_fd), "--limits", self.limits.argument(processes=self.uid is not None)]
         if self.jailed:
-            assert self.plan is not None
+            assert self.plan is not None and files is not None
             shared = self.workspace if self.share_workspace else None
-            prefix = jail_arguments(self.plan, workspace_bytes=self.limits.workspace_bytes, uid=self.uid, workspace=shared)
+            prefix = jail_arguments(self.plan, workspace_bytes=self.limits.workspace_bytes, uid=self.uid,
+                                    files=files, workspace=shared)
             return [*prefix, self.plan.python, "-I", "-S", JAILED_WORKER_SCRIPT, *arguments]
         return [self.python, "-I", "-S", str(WORKER_SCRIPT), *arguments]
 
     def environment(self) -> dict[str, str]:
         """A fresh environment built from scratch: nothing of the host's (no secrets) reaches the worker."""
         return {"PATH": WORKER_PATH_VARIABLE, "LANG": "C.UTF-8", "HOME": str(self.workspace)}
+
+    def jail_files(self) -> contextlib.AbstractContextManager[JailFiles | None]:
+        """The files the jail reads from descriptors, open while the worker is being started (None unjailed)."""
+        if not self.jailed:
+            return contextlib.nullcontext()
+        assert self.plan is not None
+        return JailFiles.open(self.plan)
 
     def make_cgroup(self) -> WorkerCgroup | None:
         """The worker's control group with its limits, where the plan has control groups (else None)."""

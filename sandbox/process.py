@@ -80,17 +80,18 @@ class WorkerProcess:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *launch.command(request_read, reply_write),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(request_read, reply_write),
-                env=launch.environment(),
-                cwd=launch.workspace,
-                start_new_session=True,
-                preexec_fn=launch.preexec,
-            )
+            with launch.jail_files() as files:
+                process = await asyncio.create_subprocess_exec(
+                    *launch.command(request_read, reply_write, files),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    pass_fds=(request_read, reply_write, *(files.fds if files else ())),
+                    env=launch.environment(),
+                    cwd=launch.workspace,
+                    start_new_session=True,
+                    preexec_fn=launch.preexec,
+                )
         except BaseException:
             os.close(request_write)
             os.close(reply_read)
