@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import fcntl
 import functools
 import json
 import logging
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 UID_BASE = 910_000
 UID_COUNT = 10_000
-PROBE_UID = UID_BASE + UID_COUNT - 1
+UID_LOCK_DIR = Path("/run/codemem-sandbox/uids") if Path("/run").is_dir() else Path("/tmp/codemem-sandbox-uids")
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 PROBE_TIMEOUT_SECONDS = 10.0
 INSTALL_BWRAP = "install bubblewrap (Debian/Ubuntu: apt-get install -y bubblewrap)"
@@ -204,8 +205,17 @@ def _finish(plan: JailPlan, protections: list[str], missing: list[str], fixes: l
 
 def _try_jail(plan: JailPlan) -> str | None:
     """Run a trivial command in the jail; None when it works, else what went wrong."""
+    uid = UIDS.take() if plan.dedicated_uid else None
+    try:
+        return _run_in_jail(plan, uid)
+    finally:
+        if uid is not None:
+            UIDS.give_back(uid)
+
+
+def _run_in_jail(plan: JailPlan, uid: int | None) -> str | None:
     with JailFiles.open(plan) as files:
-        command = jail_arguments(plan, workspace_bytes=1024 * 1024, uid=PROBE_UID, files=files)
+        command = jail_arguments(plan, workspace_bytes=1024 * 1024, uid=uid, files=files)
         command += [plan.python, "-I", "-S", "-c", "open('/codemem/worker.py').close(); print('ok')"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, env={},
@@ -313,21 +323,44 @@ def _site_folders(python: str) -> tuple[str, ...]:
 
 
 class UidAllocator:
-    """Hands out distinct unprivileged uids to live workers, so that no two sandboxes share one."""
+    """Hands out unprivileged uids to live workers so that no two sandboxes on this machine share one, across
+    processes (``codemem serve`` and ``codemem worker`` alike): a uid is leased with an ``flock`` on a file of
+    its own in ``lock_dir``, which the kernel releases when the lease is given back or its process dies."""
 
-    def __init__(self, base: int = UID_BASE, count: int = UID_COUNT) -> None:
-        self._free = list(range(base + count - 2, base - 1, -1))  # the last uid is the probe's
+    def __init__(self, base: int = UID_BASE, count: int = UID_COUNT, lock_dir: Path = UID_LOCK_DIR) -> None:
+        self._uids = range(base, base + count)
+        self._lock_dir = lock_dir
+        self._held: dict[int, int] = {}   # uid -> the descriptor holding its lock
+        self._start = os.getpid() % count  # processes start their search apart: fewer collisions
         self._lock = threading.Lock()
 
     def take(self) -> int:
+        """A uid no live sandbox on this machine has; ``RuntimeError`` when all are leased."""
         with self._lock:
-            if not self._free:
-                raise RuntimeError(f"all {UID_COUNT:,} sandbox uids are in use: close idle sessions")
-            return self._free.pop()
+            self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for offset in range(len(self._uids)):
+                uid = self._uids[(self._start + offset) % len(self._uids)]
+                if uid not in self._held and self._lease(uid):
+                    self._start = (self._start + offset + 1) % len(self._uids)
+                    return uid
+            raise RuntimeError(f"all {len(self._uids):,} sandbox uids are in use: close idle sessions")
+
+    def _lease(self, uid: int) -> bool:
+        fd = os.open(self._lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._held[uid] = fd
+        return True
 
     def give_back(self, uid: int) -> None:
+        """End the lease of ``uid`` (its processes are gone)."""
         with self._lock:
-            self._free.append(uid)
+            fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)
 
 
 UIDS = UidAllocator()

@@ -7,7 +7,10 @@ unprivileged uid (see ``isolation``) wrap it here, without the session knowing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,28 @@ from sandbox.isolation import JailFiles, JailPlan, jail_arguments
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 JAILED_WORKER_SCRIPT = "/codemem/worker.py"
 WORKER_PATH_VARIABLE = "/usr/local/bin:/usr/bin:/bin"
+WORKSPACE_PREFIX = "codemem-"
+WORKSPACE_KINDS = ("pool", "sandbox")
+
+
+def new_workspace(kind: str) -> Path:
+    """A fresh private folder for a worker (``kind``: pool or sandbox), named after this process so that one
+    left by a process that died can be recognised and removed (``remove_stale_workspaces``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{kind}-{os.getpid()}-"))
+
+
+@functools.lru_cache(maxsize=1)
+def remove_stale_workspaces() -> int:
+    """Remove the worker folders left in the temporary folder by CodeMem processes that are gone (once per
+    process); how many were removed."""
+    removed = 0
+    for kind in WORKSPACE_KINDS:
+        for folder in Path(tempfile.gettempdir()).glob(f"{WORKSPACE_PREFIX}{kind}-*"):
+            owner = folder.name[len(f"{WORKSPACE_PREFIX}{kind}-"):].split("-", 1)[0]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,13 @@ import asyncio
 import dataclasses
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
-from sandbox.launch import ResourceLimits, WorkerLaunch
+from sandbox.launch import ResourceLimits, WorkerLaunch, new_workspace, remove_stale_workspaces
 from sandbox.process import WorkerExited, WorkerProcess, WorkerStartError
 from sandbox.protocol import FrameError, encode_frame
 from sandbox.result import ExecResult, ToolCallRecord, cap_text
@@ -250,7 +249,8 @@ class SubprocessSession:
             self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
         plan = self._plan
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="codemem-sandbox-"))
+            await asyncio.to_thread(remove_stale_workspaces)
+            self._workdir = new_workspace("sandbox")
         self._workdir.mkdir(parents=True, exist_ok=True)
         uid = UIDS.take() if plan.dedicated_uid else None
         launch = WorkerLaunch(
