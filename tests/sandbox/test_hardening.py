@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.cgroups import CgroupUnavailable, probe
-from sandbox.isolation import plan_isolation
+from sandbox.isolation import IsolationLevel, plan_isolation
 from sandbox.launch import ResourceLimits
 from sandbox.protocol import MAX_MESSAGE_BYTES
 from sandbox.result import ARGS_PREVIEW_CHARS
@@ -226,3 +226,13 @@ async def test_each_worker_is_alone_in_its_own_group_with_the_limits(hostile: Su
     await hostile.close()
     assert not any(folder.exists() for folder in group._folders) and not worker.alive
     assert folders
+
+
+def test_the_report_says_whether_workers_get_control_groups_and_the_seccomp_filter() -> None:
+    summary = PLAN.report.summary()
+    if PLAN.cgroups is not None:
+        assert f"control group per worker (cgroup v{PLAN.cgroups.version}" in summary
+    else:
+        assert "MISSING: control groups" in summary and PLAN.report.fix
+    if PLAN.report.level == IsolationLevel.JAIL:
+        assert ("seccomp filter: no mount, ptrace" in summary) != ("MISSING: seccomp filter" in summary)
