@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from sandbox.protocol import FrameError, FrameParser, encode_frame
 READY_TIMEOUT_SECONDS = 20.0
 EXIT_WAIT_SECONDS = 2.0
 STDERR_TAIL_CHARS = 2_000
+ANSWERED_KEPT = 64
 SIGNAL_HINTS = {
     signal.SIGXCPU: "the CPU time limit was reached",
     signal.SIGXFSZ: "the file size limit was reached",
@@ -69,7 +71,8 @@ class WorkerProcess:
         self._receiver = asyncio.create_task(self._receive())
         self._frames: _FrameReceiver | None = None
         self._cgroup: WorkerCgroup | None = None
-        self._answered: set[int] = set()   # ids of requests whose reply came (a second one is forged)
+        self._answered: collections.deque[int] = collections.deque(maxlen=ANSWERED_KEPT)
+        """Ids of the requests answered last: a second reply to one of them means the first was forged."""
 
     @classmethod
     async def start(cls, launch: WorkerLaunch, on_message: MessageHandler) -> WorkerProcess:
@@ -266,7 +269,7 @@ class WorkerProcess:
             if isinstance(request_id, int) and request_id in self._answered:
                 self.end_stream(f"it answered request {request_id} twice: code in the sandbox forged a reply")
             elif reply is not None and not reply.done():
-                self._answered.add(request_id)
+                self._answered.append(request_id)
                 reply.set_result(message)
         else:
             self._on_message(self, message, size)
@@ -417,18 +420,14 @@ def _ancestors(pid: int, root_pid: int) -> list[int]:
 
 def _find_in_namespace(root_pid: int, inner_pid: object) -> int | None:
     """The host pid of the descendant of ``root_pid`` whose pid in its own namespace is ``inner_pid``."""
-    pending = [root_pid]
-    while pending:
-        pid = pending.pop()
+    for pid in _descendants(root_pid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("NSpid:") and line.split()[-1] == str(inner_pid) and pid != root_pid:
+            if line.startswith("NSpid:") and line.split()[-1] == str(inner_pid):
                 return pid
-        pending += [int(child) for child in children]
     return None
 
 

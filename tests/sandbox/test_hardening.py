@@ -17,6 +17,7 @@ import pytest
 from sandbox.cgroups import CgroupUnavailable, probe
 from sandbox.isolation import IsolationLevel, plan_isolation
 from sandbox.launch import ResourceLimits
+from sandbox.pool import WorkerPool
 from sandbox.protocol import MAX_MESSAGE_BYTES
 from sandbox.result import ARGS_PREVIEW_CHARS
 from sandbox.session import LATE_CALL, SubprocessSession
@@ -150,6 +151,18 @@ async def test_forked_children_shared_memory_and_memfd_count_against_one_memory_
     assert peak is None or peak <= 1.2 * LIMITS.memory_bytes
 
 
+@needs_cgroups
+async def test_sysv_shared_memory_counts_against_the_memory_limit(hostile: SubprocessSession) -> None:
+    result = await hostile.exec(
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+        "made = 0\nfor _ in range(3):\n    segment = libc.shmget(0, 200 << 20, 0o1600)\n"
+        "    address = libc.shmat(segment, None, 0)\n    ctypes.memset(address, 1, 200 << 20)\n    made += 1\nmade",
+        timeout=60,
+    )
+    assert result.value != 3 and result.restarted   # 600 MB of SysV shared memory in a 256 MB group
+    assert (await hostile.exec("'recovered'")).value == "recovered"
+
+
 # ------------------------------------------------------------------------------------------ turn ends
 
 
@@ -226,6 +239,26 @@ async def test_each_worker_is_alone_in_its_own_group_with_the_limits(hostile: Su
     await hostile.close()
     assert not any(folder.exists() for folder in group._folders) and not worker.alive
     assert folders
+
+
+async def test_a_pooled_session_serves_no_call_between_turns(dispatcher: RecordingDispatcher) -> None:
+    pool = WorkerPool(warm=1, limits=LIMITS)
+    await pool.start()
+    try:
+        first = pool.session("conversation", dispatcher)
+        await first.define_tools(CATALOGUE)
+        await first.exec("import asyncio\nasync def pester():\n    while True:\n        try:\n"
+                         "            await outlook_list_messages(limit=1)\n        except ToolError:\n            pass\n"
+                         "        await asyncio.sleep(0.02)\ntask = asyncio.ensure_future(pester())")
+        await first.close()   # released: the worker stays warm for the next turn, with the task in it
+        next_turn = RecordingDispatcher()
+        second = pool.session("conversation", next_turn)
+        assert second is first
+        assert await wait_until(lambda: second._late_calls >= 3)
+        assert next_turn.calls == []   # the next turn's dispatcher got nothing between the turns
+        await second.exec("task.cancel()")
+    finally:
+        await pool.close()
 
 
 def test_the_report_says_whether_workers_get_control_groups_and_the_seccomp_filter() -> None:
