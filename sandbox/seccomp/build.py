@@ -19,7 +19,10 @@ from pathlib import Path
 try:
     import seccomp
 except ImportError:  # the ctypes binding has the same interface
-    import pyseccomp as seccomp
+    try:
+        import pyseccomp as seccomp
+    except RuntimeError as exc:  # it raises this when libseccomp itself is missing
+        raise ImportError(f"{exc}: apt-get install libseccomp2") from None
 
 HERE = Path(__file__).parent
 ARCHITECTURES = {"x86_64": "X86_64", "aarch64": "AARCH64"}
