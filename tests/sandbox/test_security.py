@@ -258,7 +258,9 @@ async def test_no_nested_user_namespace_no_mount_no_ptrace(hostile: SubprocessSe
 async def test_the_jail_holds_the_standard_library_and_the_worker_only(hostile: SubprocessSession) -> None:
     worker = str(Path(__file__).resolve().parents[2] / "sandbox" / "worker.py")
     result = await hostile.exec(
-        "import importlib.util, json\nmissing = [name for name in ('pip', 'setuptools', 'pytest', 'sqlalchemy')\n"
+        "import importlib.util, json, site, sys, sysconfig\n"
+        "sys.path += [sysconfig.get_path('purelib'), *site.getsitepackages(), '/usr/lib/python3/dist-packages']\n"
+        "missing = [name for name in ('pip', 'setuptools', 'pytest', 'sqlalchemy')\n"
         "           if importlib.util.find_spec(name) is None]\n"
         "[missing, open('/proc/self/mountinfo').read(), 'json' in dir()]"
     )
