@@ -35,6 +35,7 @@ from bot.core.surface import Surfaces
 from bot.workspace import AccountWorkspace, DemoWorkspace, connect_accounts
 from skills_db.connections import ConnectionStore, TokenCipher
 from integrations.emulator.server import EmulatorServer
+from sandbox.launch import ResourceLimits
 from sandbox.pool import WorkerPool
 from integrations.mcp.catalog import McpTools
 from integrations.mcp.oauth import McpOAuth, OAuthServer
@@ -113,7 +114,7 @@ async def open_codemem(settings: Settings, *, registry: Registry | None = None) 
                 log.info("demo workspace: built-in emulator at %s", emulator_url)
             workspace = DemoWorkspace(emulator_url, gmail_mcp_url=settings.gmail_mcp_endpoint(emulator_url))
         registry = MeteredRegistry(registry or default_registry())
-        pool = WorkerPool() if settings.sandbox == "pool" else None
+        pool = WorkerPool(limits=sandbox_limits(settings)) if settings.sandbox == "pool" else None
         if pool is not None:
             await pool.start()
             stack.push_async_callback(pool.close)
@@ -189,3 +190,9 @@ async def open_jobs(settings: Settings) -> AsyncIterator[Jobs]:
         yield jobs
     finally:
         await jobs.close()
+
+
+def sandbox_limits(settings: Settings) -> ResourceLimits:
+    """Each local worker's limits: its control group's memory (swap included), process count and CPU quota."""
+    return ResourceLimits(memory_bytes=settings.sandbox_memory_mb * 1024**2, processes=settings.sandbox_processes,
+                          cpus=settings.sandbox_cpus)

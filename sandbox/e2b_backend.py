@@ -264,7 +264,7 @@ class E2BSession:
         except (TypeError, ValueError, FrameError) as exc:
             result = {"ok": False, "error": f"{name} returned a value that cannot be sent to the sandbox: {exc}"}
             await self._send({"type": "tool_result", "call_id": call_id, **result})
-        calls.append(ToolCallRecord(name, args, result["ok"], _elapsed_ms(started), result.get("error")))
+        calls.append(ToolCallRecord.made(name, args, result["ok"], _elapsed_ms(started), result.get("error")))
 
 
 def _elapsed_ms(started: float) -> float:

@@ -132,7 +132,7 @@ class InProcessSession:
                 reply = {"ok": False, "error": f"{name} returned a value that cannot be sent to the sandbox: {exc}"}
             except Exception as exc:
                 reply = {"ok": False, "error": str(exc) or type(exc).__name__}
-        calls.append(ToolCallRecord(name, args, reply["ok"], _elapsed_ms(started), reply.get("error")))
+        calls.append(ToolCallRecord.made(name, args, reply["ok"], _elapsed_ms(started), reply.get("error")))
         worker.resolve_tool_call({"type": "tool_result", "call_id": call_id, **reply})
 
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable
-from pathlib import Path
 
 from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
-from sandbox.launch import ResourceLimits, WorkerLaunch
+from sandbox.launch import ResourceLimits, WorkerLaunch, new_workspace, remove_stale_workspaces
 from sandbox.process import WorkerExited, WorkerProcess
 from sandbox.session import Dispatcher, SubprocessSession
 
@@ -199,10 +197,11 @@ class WorkerPool:
         if self._plan is None:
             self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
         plan = self._plan
-        workspace = Path(tempfile.mkdtemp(prefix="codemem-pool-"))
+        await asyncio.to_thread(remove_stale_workspaces)
+        workspace = new_workspace("pool")
         uid = UIDS.take() if plan.dedicated_uid else None
         launch = WorkerLaunch(python=plan.python, workspace=workspace, limits=self._limits, plan=plan, uid=uid, owns_workspace=True)
-        worker = await WorkerProcess.start(launch, lambda worker, message: None)
+        worker = await WorkerProcess.start(launch, lambda worker, message, size: None)
         if primed and self._recent_catalogue is not None:
             with contextlib.suppress(ValueError, WorkerExited):  # then the session defines it itself
                 await worker.define_tools(self._recent_catalogue)

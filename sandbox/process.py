@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import collections
 import os
+import secrets
 import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.cgroups import WorkerCgroup
 from sandbox.isolation import UIDS
 from sandbox.launch import WorkerLaunch
 from sandbox.protocol import FrameError, FrameParser, encode_frame
@@ -18,6 +20,7 @@ from sandbox.protocol import FrameError, FrameParser, encode_frame
 READY_TIMEOUT_SECONDS = 20.0
 EXIT_WAIT_SECONDS = 2.0
 STDERR_TAIL_CHARS = 2_000
+ANSWERED_KEPT = 64
 SIGNAL_HINTS = {
     signal.SIGXCPU: "the CPU time limit was reached",
     signal.SIGXFSZ: "the file size limit was reached",
@@ -34,7 +37,8 @@ class WorkerStartError(RuntimeError):
     """A worker could not be started; the message carries its exit status and stderr."""
 
 
-MessageHandler = Callable[["WorkerProcess", dict[str, Any]], None]
+MessageHandler = Callable[["WorkerProcess", dict[str, Any], int], None]
+"""Handles one message that is not a reply: ``(worker, message, its size on the wire in bytes)``."""
 
 
 class WorkerProcess:
@@ -55,7 +59,6 @@ class WorkerProcess:
         self._stream_end: asyncio.Future[str] = loop.create_future()
         self.catalogue: dict[str, Any] | None = None
         """The tool catalogue defined in the worker's scope (None before the first)."""
-        self._request_ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._stderr_tail = ""
         self._exit_reason: str | None = None
@@ -66,31 +69,39 @@ class WorkerProcess:
         self._launch: WorkerLaunch | None = None
         self._signal_pid = process.pid
         self._receiver = asyncio.create_task(self._receive())
+        self._frames: _FrameReceiver | None = None
+        self._cgroup: WorkerCgroup | None = None
+        self._answered: collections.deque[int] = collections.deque(maxlen=ANSWERED_KEPT)
+        """Ids of the requests answered last: a second reply to one of them means the first was forged."""
 
     @classmethod
     async def start(cls, launch: WorkerLaunch, on_message: MessageHandler) -> WorkerProcess:
         """Start a worker and wait for its ``ready`` frame."""
         loop = asyncio.get_running_loop()
         launch.prepare()
+        cgroup = launch.make_cgroup()
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *launch.command(request_read, reply_write),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(request_read, reply_write),
-                env=launch.environment(),
-                cwd=launch.workspace,
-                start_new_session=True,
-                preexec_fn=launch.preexec,
-            )
+            with launch.jail_files() as files:
+                process = await asyncio.create_subprocess_exec(
+                    *launch.command(request_read, reply_write, files),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    pass_fds=(request_read, reply_write, *(files.fds if files else ())),
+                    env=launch.environment(),
+                    cwd=launch.workspace,
+                    start_new_session=True,
+                    preexec_fn=launch.preexec,
+                )
         except BaseException:
             os.close(request_write)
             os.close(reply_read)
             if launch.uid is not None:
                 UIDS.give_back(launch.uid)
+            if cgroup is not None:
+                cgroup.remove()
             raise
         finally:
             os.close(request_read)
@@ -100,10 +111,18 @@ class WorkerProcess:
         )
         worker = cls(process, asyncio.StreamWriter(transport, protocol, None, loop), on_message)
         worker._launch = launch
-        await loop.connect_read_pipe(lambda: _FrameReceiver(worker), os.fdopen(reply_read, "rb", buffering=0))
+        worker._cgroup = cgroup
+        worker._frames = _FrameReceiver(worker)
+        await loop.connect_read_pipe(lambda: worker._frames, os.fdopen(reply_read, "rb", buffering=0))
         ready = await worker._wait_until_ready()
         if launch.jailed:  # signals go to the worker itself, not to bubblewrap around it
             worker._signal_pid = _find_in_namespace(process.pid, ready.get("pid")) or process.pid
+        if cgroup is not None:  # before any code runs: what it starts is in the group too
+            try:
+                cgroup.add(worker._signal_pid)
+            except OSError as exc:
+                await worker.kill()
+                raise WorkerStartError(f"the sandbox worker could not join its control group: {exc}") from None
         return worker
 
     @property
@@ -140,7 +159,7 @@ class WorkerProcess:
         """Send a request and wait for its reply; ``WorkerExited`` if the worker ends first."""
         if self._exit_reason is not None:
             raise WorkerExited(self._exit_reason)
-        request_id = next(self._request_ids)
+        request_id = secrets.randbits(62)   # not guessable by code in the sandbox (sequential ids were)
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = reply
         try:
@@ -176,6 +195,39 @@ class WorkerProcess:
         except (ConnectionError, OSError) as exc:
             raise WorkerExited(self._exit_reason or f"the worker's request pipe broke: {exc}") from None
 
+    async def end_turn(self) -> None:
+        """Kill every process of the worker's jail but the worker itself (what code started and left running),
+        and wait until they are gone. With a control group the list is exact; without, it is the processes
+        under the one started."""
+        deadline = asyncio.get_running_loop().time() + EXIT_WAIT_SECONDS
+        while self.alive:
+            others = self._others()
+            if not others or asyncio.get_running_loop().time() > deadline:
+                return
+            for pid in others:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            await asyncio.sleep(0.002)   # killed processes that hit the CPU quota exit at its next period
+
+    def _others(self) -> list[int]:
+        """The live processes of the jail other than the worker (and, unjailed, its way there)."""
+        if self._cgroup is not None:
+            return [pid for pid in self._cgroup.pids() if pid != self._signal_pid and _is_live(pid)]
+        keep = {self._process.pid, self._signal_pid, *_ancestors(self._signal_pid, self._process.pid)}
+        return [pid for pid in _descendants(self._process.pid) if pid not in keep and _is_live(pid)]
+
+    @property
+    def peak_memory(self) -> int | None:
+        """The most memory the worker and its processes have used together, in bytes (with a control group)."""
+        return self._cgroup.peak_memory() if self._cgroup is not None else None
+
+    def end_stream(self, problem: str) -> None:
+        """Stop reading the worker's frames (it broke the protocol: ``problem`` says how); it is then killed."""
+        if self._frames is not None:
+            self._frames.stop(problem)
+
     def interrupt(self) -> None:
         """Send SIGINT to the worker (not its children): running user code gets a KeyboardInterrupt."""
         if self.alive:
@@ -207,17 +259,20 @@ class WorkerProcess:
             raise WorkerStartError(f"the sandbox worker did not start: {self._exit_reason or 'it did not say it was ready'}")
         return first
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _deliver(self, message: dict[str, Any], size: int) -> None:
         """Handle one message from the worker: the first is its ``ready``; replies go to their request."""
         if not self._ready.done():
             self._ready.set_result(message)
         elif message.get("type") == "reply":
             request_id = message.get("id")   # any JSON in a forged frame: only our own ids match
             reply = self._replies.get(request_id) if isinstance(request_id, int) else None
-            if reply is not None and not reply.done():
+            if isinstance(request_id, int) and request_id in self._answered:
+                self.end_stream(f"it answered request {request_id} twice: code in the sandbox forged a reply")
+            elif reply is not None and not reply.done():
+                self._answered.append(request_id)
                 reply.set_result(message)
         else:
-            self._on_message(self, message)
+            self._on_message(self, message, size)
 
     def _end_of_stream(self, problem: str) -> None:
         """The worker's frame pipe closed (``problem`` says what was wrong with it, if anything)."""
@@ -247,6 +302,8 @@ class WorkerProcess:
             drain.cancel()
         self._exit_reason = self._describe_exit(problem)
         self._writer.close()
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.remove)
         if self._launch is not None and self._launch.uid is not None:
             await _kill_uid(self._launch.uid, jailed=self._launch.jailed)
         if self._launch is not None and self._launch.owns_workspace:
@@ -302,12 +359,19 @@ class _FrameReceiver(asyncio.Protocol):
         try:
             messages = self._parser.feed(data)
         except FrameError as exc:
-            self._problem = f"it sent a malformed frame ({exc})"
+            self.stop(f"it sent a malformed frame ({exc})")
+            return
+        for message, size in zip(messages, self._parser.last_sizes):
+            if self._problem:
+                return
+            self._worker._deliver(message, size)
+
+    def stop(self, problem: str) -> None:
+        """Read no more: the stream ends here, for ``problem``."""
+        if not self._problem:
+            self._problem = problem
             assert self._transport is not None
             self._transport.close()
-            return
-        for message in messages:
-            self._worker._deliver(message)
 
     def eof_received(self) -> None:
         if not self._problem and self._parser.inside_frame:
@@ -317,20 +381,53 @@ class _FrameReceiver(asyncio.Protocol):
         self._worker._end_of_stream(self._problem)
 
 
-def _find_in_namespace(root_pid: int, inner_pid: object) -> int | None:
-    """The host pid of the descendant of ``root_pid`` whose pid in its own namespace is ``inner_pid``."""
-    pending = [root_pid]
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _is_live(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie (a dead process its parent has not waited for)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _descendants(root_pid: int) -> list[int]:
+    """Every process under ``root_pid`` (not itself)."""
+    found, pending = [], _children(root_pid)
     while pending:
         pid = pending.pop()
+        found.append(pid)
+        pending += _children(pid)
+    return found
+
+
+def _ancestors(pid: int, root_pid: int) -> list[int]:
+    """The processes from ``pid``'s parent up to ``root_pid``."""
+    chain = []
+    while pid not in (root_pid, 0, 1):
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        chain.append(pid)
+    return chain
+
+
+def _find_in_namespace(root_pid: int, inner_pid: object) -> int | None:
+    """The host pid of the descendant of ``root_pid`` whose pid in its own namespace is ``inner_pid``."""
+    for pid in _descendants(root_pid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("NSpid:") and line.split()[-1] == str(inner_pid) and pid != root_pid:
+            if line.startswith("NSpid:") and line.split()[-1] == str(inner_pid):
                 return pid
-        pending += [int(child) for child in children]
     return None
 
 

@@ -23,6 +23,12 @@ from typing import Any
 HEADER = struct.Struct(">I")
 BLOB_FLAG = 0x8000_0000
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+"""What one message may make a reader hold: its JSON frame and all its blob frames together."""
+MAX_BLOBS = 1_024
+"""Blob frames one message may declare."""
+MAX_NESTING = 64
+"""Levels of lists and objects one message may nest (deeper JSON is a protocol error, not a ``RecursionError``)."""
 BLOB_KEY = "$blob"
 BLOB_COUNT_KEY = "$blobs"
 
@@ -77,21 +83,41 @@ def _header(length: int, flag: int) -> bytes:
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
-    """Decode the JSON body of one frame (JSON only: nothing from the worker is ever unpickled or evaluated)."""
+    """Decode the JSON body of one frame (JSON only: nothing from the worker is ever unpickled or evaluated);
+    ``FrameError`` for anything but a UTF-8 JSON object nested at most ``MAX_NESTING`` levels."""
     try:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FrameError(f"frame is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError(f"frame nests deeper than {MAX_NESTING} levels") from None
     if not isinstance(message, dict):
         raise FrameError(f"frame must hold a JSON object, got {type(message).__name__}")
+    if _nests_deeper(message, MAX_NESTING):
+        raise FrameError(f"frame nests deeper than {MAX_NESTING} levels")
     return message
 
 
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """True when ``value`` has lists or objects more than ``limit`` levels deep (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        children = current.values() if isinstance(current, dict) else current
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
 def blob_count(message: dict[str, Any]) -> int:
-    """How many blob frames follow ``message``; ``FrameError`` for a count that is not a small natural number."""
+    """How many blob frames follow ``message``; ``FrameError`` for a count that is not a natural number up to
+    ``MAX_BLOBS``."""
     count = message.pop(BLOB_COUNT_KEY, 0)
-    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10_000:
-        raise FrameError(f"bad blob count {count!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_BLOBS:
+        raise FrameError(f"bad blob count {count!r} (at most {MAX_BLOBS:,} blob frames per message)")
     return count
 
 
@@ -110,13 +136,20 @@ def attach_blobs(value: Any, blobs: list[bytes]) -> Any:
 
 
 class FrameParser:
-    """Turns a byte stream, fed in chunks of any size, into messages with their blob frames attached."""
+    """Turns a byte stream, fed in chunks of any size, into messages with their blob frames attached.
+
+    A message may make it hold at most ``MAX_MESSAGE_BYTES`` (its frame and its blob frames): a header that
+    would go past that is refused before its body is read.
+    """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._message: dict[str, Any] | None = None   # a message whose blob frames are still coming
         self._blobs: list[bytes] = []
         self._blob_count = 0
+        self._message_bytes = 0   # the frames of the message being read so far
+        self.last_sizes: list[int] = []
+        """The size on the wire of each message the last ``feed`` returned (frame and blob frames)."""
 
     @property
     def inside_frame(self) -> bool:
@@ -128,6 +161,7 @@ class FrameParser:
         buffer = self._buffer
         buffer += data
         messages = []
+        self.last_sizes = sizes = []
         start = 0
         while len(buffer) - start >= HEADER.size:
             (word,) = HEADER.unpack_from(buffer, start)
@@ -137,23 +171,30 @@ class FrameParser:
             length = word & ~BLOB_FLAG
             if length > MAX_FRAME_BYTES:
                 raise FrameError(f"frame of {length:,} bytes exceeds the limit of {MAX_FRAME_BYTES:,} bytes")
+            if self._message_bytes + HEADER.size + length > MAX_MESSAGE_BYTES:
+                raise FrameError(f"a message of more than {MAX_MESSAGE_BYTES:,} bytes with its blob frames")
             end = start + HEADER.size + length
             if len(buffer) < end:
                 break
-            body = bytes(buffer[start + HEADER.size:end])
+            with memoryview(buffer) as view:
+                body = bytes(view[start + HEADER.size:end])
             start = end
+            self._message_bytes += HEADER.size + length
             if self._message is None:
                 message = decode_body(body)
                 count = blob_count(message)
-                if not count:
-                    messages.append(message)
-                else:
+                if count:
                     self._message, self._blob_count = message, count
+                    continue
             else:
                 self._blobs.append(body)
-                if len(self._blobs) == self._blob_count:
-                    messages.append(attach_blobs(self._message, self._blobs))
-                    self._message, self._blobs = None, []
+                if len(self._blobs) < self._blob_count:
+                    continue
+                message = attach_blobs(self._message, self._blobs)
+                self._message, self._blobs = None, []
+            messages.append(message)
+            sizes.append(self._message_bytes)
+            self._message_bytes = 0
         del buffer[:start]
         return messages
 

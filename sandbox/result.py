@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,10 @@ RESTART_NOTE = (
     "The session was restarted: variables are lost; re-run your setup (imports, variables, functions)."
 )
 INTERRUPTED_NOTE = "The time limit was reached and the code was interrupted; variables are kept."
+ARGS_PREVIEW_CHARS = 2_000
+"""Characters of JSON a tool-call record keeps of the call's arguments (the digest covers all of them)."""
+NAME_CHARS = 200
+PREVIEW_KEY = "$preview"
 
 
 def cap_text(text: str, limit: int) -> str:
@@ -24,13 +29,44 @@ def cap_text(text: str, limit: int) -> str:
 
 @dataclass
 class ToolCallRecord:
-    """One call from sandbox code to a host tool."""
+    """One call from sandbox code to a host tool.
+
+    ``args`` is a bounded preview: the arguments themselves when their JSON fits in ``ARGS_PREVIEW_CHARS``
+    (bytes shown as ``"<N bytes>"``), else ``{"$preview": the head of that JSON, "$chars": its length}``;
+    ``args_digest`` is the SHA-256 of all of them. Build records with ``made``, never from raw arguments.
+    """
 
     name: str
     args: dict
     ok: bool
     duration_ms: float
     error: str | None
+    args_digest: str = ""
+
+    @classmethod
+    def made(cls, name: str, args: Any, ok: bool, duration_ms: float, error: str | None) -> ToolCallRecord:
+        """The record of a call with ``args`` as sent: a preview and a digest are kept, not the arguments."""
+        preview, digest = preview_arguments(args)
+        return cls(cap_text(name, NAME_CHARS), preview, ok, duration_ms, error, digest)
+
+
+def preview_arguments(args: Any) -> tuple[dict, str]:
+    """A bounded preview of a tool call's arguments (a fresh object, sharing nothing with them) and their digest."""
+    digest = hashlib.sha256()
+    text = json.dumps(args if isinstance(args, dict) else {}, default=lambda value: _stand_in(value, digest),
+                      ensure_ascii=False, sort_keys=True)
+    digest.update(text.encode("utf-8", errors="surrogatepass"))
+    if len(text) <= ARGS_PREVIEW_CHARS:
+        return json.loads(text), digest.hexdigest()
+    return {PREVIEW_KEY: text[:ARGS_PREVIEW_CHARS], "$chars": len(text)}, digest.hexdigest()
+
+
+def _stand_in(value: Any, digest: Any) -> str:
+    """What a value that is not JSON shows in a preview (bytes: their size; their content goes to the digest)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        digest.update(bytes(value))
+        return f"<{len(value):,} bytes>"
+    return f"<{type(value).__name__}>"
 
 
 @dataclass
@@ -48,6 +84,8 @@ class ExecResult:
     has_submission: bool = False
     timed_out: bool = False
     restarted: bool = False
+    notes: tuple[str, ...] = ()
+    """What the host did about the session between runs (e.g. tool calls refused after the last run ended)."""
 
     def observation(self, limit: int = 4000) -> str:
         """One short text for a model: output (head and tail), value, submission, error, and what a timeout or restart means."""
@@ -58,6 +96,7 @@ class ExecResult:
             closing.append(INTERRUPTED_NOTE)
         if self.restarted:
             closing.append(RESTART_NOTE)
+        closing += self.notes
         opening: list[str] = []
         if self.has_submission:
             submitted = json.dumps(self.submitted, ensure_ascii=False, default=str)

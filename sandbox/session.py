@@ -8,19 +8,19 @@ scope; code that will not stop, or a worker that dies, costs a restart (a fresh 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from sandbox.isolation import UIDS, IsolationLevel, IsolationReport, JailPlan, plan_isolation
-from sandbox.launch import ResourceLimits, WorkerLaunch
+from sandbox.launch import ResourceLimits, WorkerLaunch, new_workspace, remove_stale_workspaces
 from sandbox.process import WorkerExited, WorkerProcess, WorkerStartError
 from sandbox.protocol import FrameError, encode_frame
-from sandbox.result import ExecResult, ToolCallRecord
+from sandbox.result import ExecResult, ToolCallRecord, cap_text
 
 __all__ = ["Dispatcher", "ExecResult", "SubprocessSession", "ToolCallRecord"]
 
@@ -29,6 +29,12 @@ Dispatcher = Callable[[str, dict], Awaitable[Any]]
 
 INTERRUPT_GRACE_SECONDS = 2.0
 DEFAULT_TOOL_CALL_BUDGET = 1_000
+MAX_CALL_BYTES_IN_FLIGHT = 256 * 1024 * 1024
+"""Bytes of tool-call messages (arguments) the host holds for one session at once; a worker that sends more
+is cut off (a restart with a clear error), so forged calls cannot fill the host."""
+REFUSED_RECORDS = 100
+"""Refused calls recorded per ``exec`` past the budget (the rest are only counted)."""
+LATE_CALL = "no code of this session is running: tool calls are served only while an exec runs"
 
 
 class SubprocessSession:
@@ -67,6 +73,10 @@ class SubprocessSession:
         self._lock = asyncio.Lock()
         self._tool_tasks: dict[asyncio.Task[None], WorkerProcess] = {}
         self._tool_calls: list[ToolCallRecord] = []
+        self._running_on: WorkerProcess | None = None   # the worker while an exec of ours runs on it: the tool gate
+        self._bytes_in_flight = 0
+        self._late_calls = 0        # refused since the last exec ended, for the next result's notes
+        self._unrecorded_calls = 0  # refused in this exec past what is recorded
         self._settling: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -113,7 +123,11 @@ class SubprocessSession:
             self._tool_names = frozenset(entry["name"] for entry in catalogue.get("functions") or [])
 
     async def exec(self, code: str, timeout: float = 60.0) -> ExecResult:
-        """Run ``code`` in the persistent scope; never raises for problems of the code or the worker."""
+        """Run ``code`` in the persistent scope; never raises for problems of the code or the worker.
+
+        The host alone decides when the exec ends (its reply, the time limit, the worker's end): tool calls
+        are served only until then, and every process the code started is killed then (the worker stays).
+        """
         async with self._lock:
             await self._await_settling()
             try:
@@ -123,37 +137,67 @@ class SubprocessSession:
             worker = self._worker
             assert worker is not None
             self._tool_calls = calls = []
-            self._calls_started = 0
-            started = time.monotonic()
-            request = asyncio.ensure_future(
-                worker.request({"type": "exec", "code": code, "output_limit": self._output_limit})
-            )
-            request.add_done_callback(_consume_outcome)
-            interrupted = False
+            self._calls_started = self._unrecorded_calls = 0
+            notes = self._take_notes()
+            self._running_on = worker   # the gate opens when the exec is sent
             try:
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(request), timeout)
-                    return self._result(reply, calls, started, timed_out=False, restarted=restarted)
-                except TimeoutError:
-                    worker.interrupt()
-                    interrupted = True
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(request), INTERRUPT_GRACE_SECONDS)
-                    return self._result(reply, calls, started, timed_out=True, restarted=restarted)
-                except TimeoutError:
-                    error = (
-                        f"TimeoutError: the code ran longer than {timeout:g} s and did not stop when "
-                        "interrupted, so the sandbox worker was killed."
-                    )
-                    return await self._restart_after(worker, error, calls, started, timed_out=True)
-            except WorkerExited as exc:
-                error = f"The sandbox worker stopped while running this code ({exc})."
-                return await self._restart_after(worker, error, calls, started, timed_out=interrupted)
-            except (TypeError, ValueError, FrameError) as exc:  # e.g. code too large for one frame: nothing was sent
-                return _failed_send(f"The code could not be sent to the sandbox: {exc}", started)
-            except asyncio.CancelledError:
-                self._settling = asyncio.create_task(self._settle_abandoned(worker, request))
-                raise
+                result = await self._run(worker, code, timeout, calls, restarted=restarted)
+            finally:
+                self._close_gate(worker)
+            await worker.end_turn()
+            if self._unrecorded_calls:
+                notes.append(f"{self._unrecorded_calls} more tool calls were refused and not recorded.")
+            return dataclasses.replace(result, notes=tuple(notes)) if notes else result
+
+    async def _run(
+        self, worker: WorkerProcess, code: str, timeout: float, calls: list[ToolCallRecord], *, restarted: bool
+    ) -> ExecResult:
+        started = time.monotonic()
+        request = asyncio.ensure_future(
+            worker.request({"type": "exec", "code": code, "output_limit": self._output_limit})
+        )
+        request.add_done_callback(_consume_outcome)
+        interrupted = False
+        try:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(request), timeout)
+                return self._result(reply, calls, started, timed_out=False, restarted=restarted)
+            except TimeoutError:
+                worker.interrupt()
+                interrupted = True
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(request), INTERRUPT_GRACE_SECONDS)
+                return self._result(reply, calls, started, timed_out=True, restarted=restarted)
+            except TimeoutError:
+                error = (
+                    f"TimeoutError: the code ran longer than {timeout:g} s and did not stop when "
+                    "interrupted, so the sandbox worker was killed."
+                )
+                return await self._restart_after(worker, error, calls, started, timed_out=True)
+        except WorkerExited as exc:
+            error = f"The sandbox worker stopped while running this code ({exc})."
+            return await self._restart_after(worker, error, calls, started, timed_out=interrupted)
+        except (TypeError, ValueError, FrameError) as exc:  # e.g. code too large for one frame: nothing was sent
+            return _failed_send(f"The code could not be sent to the sandbox: {exc}", started)
+        except asyncio.CancelledError:
+            self._settling = asyncio.create_task(self._settle_abandoned(worker, request))
+            raise
+
+    def _close_gate(self, worker: WorkerProcess) -> None:
+        """The exec is over: serve no more tool calls, and cancel those still running."""
+        self._running_on = None
+        for task, owner in list(self._tool_tasks.items()):
+            if owner is worker:
+                task.cancel()
+
+    def _take_notes(self) -> list[str]:
+        """Notes about what happened since the last exec ended, for the result of the one starting."""
+        notes = []
+        if self._late_calls:
+            notes.append(f"{self._late_calls} tool calls made after the previous run had ended were refused: "
+                         "calls are served only while code runs, so await every call before the cell ends.")
+            self._late_calls = 0
+        return notes
 
     async def close(self) -> None:
         """Kill the worker and its children, and remove the private workspace. Idempotent."""
@@ -205,7 +249,8 @@ class SubprocessSession:
             self._plan = await asyncio.to_thread(plan_isolation, self._python, self._ceiling)
         plan = self._plan
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="codemem-sandbox-"))
+            await asyncio.to_thread(remove_stale_workspaces)
+            self._workdir = new_workspace("sandbox")
         self._workdir.mkdir(parents=True, exist_ok=True)
         uid = UIDS.take() if plan.dedicated_uid else None
         launch = WorkerLaunch(
@@ -260,12 +305,28 @@ class SubprocessSession:
 
     # -- tool calls
 
-    def _on_worker_message(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+    def _on_worker_message(self, worker: WorkerProcess, message: dict[str, Any], size: int) -> None:
         if message.get("type") != "tool_call":
             return
+        if worker is not self._running_on:   # no exec of ours runs: a call from code left running
+            self._late_calls += 1
+            refusal = {"type": "tool_result", "call_id": message.get("call_id"), "ok": False, "error": LATE_CALL}
+            self._track(asyncio.create_task(_send_quietly(worker, refusal)), worker)
+            return
+        if self._bytes_in_flight + size > MAX_CALL_BYTES_IN_FLIGHT:
+            worker.end_stream(f"its tool calls held more than {MAX_CALL_BYTES_IN_FLIGHT:,} bytes of arguments at once")
+            return
+        self._bytes_in_flight += size
         task = asyncio.create_task(self._run_tool_call(worker, message, self._tool_calls))
+        task.add_done_callback(lambda _: self._release(size))
+        self._track(task, worker)
+
+    def _track(self, task: asyncio.Task[None], worker: WorkerProcess) -> None:
         self._tool_tasks[task] = worker
         task.add_done_callback(lambda done: self._tool_tasks.pop(done, None))
+
+    def _release(self, size: int) -> None:
+        self._bytes_in_flight -= size
 
     async def _run_tool_call(
         self, worker: WorkerProcess, message: dict[str, Any], calls: list[ToolCallRecord]
@@ -273,35 +334,41 @@ class SubprocessSession:
         name = str(message.get("name"))
         args = message.get("args") if isinstance(message.get("args"), dict) else {}
         call_id = message.get("call_id")
+        del message
         started = time.monotonic()
         refusal = None
         if name not in self._tool_names:
-            refusal = f"{name} is not a function of this session: load it first (call load_functions)."
+            refusal = f"{cap_text(name, 200)} is not a function of this session: load it first (call load_functions)."
         elif self._calls_started >= self._budget:
             refusal = f"the budget of {self._budget} tool calls per run is spent: do fewer calls per run, e.g. batch them."
         self._calls_started += 1
         if refusal is not None:
-            calls.append(ToolCallRecord(name, args, False, 0.0, refusal))
+            if len(calls) < self._budget + REFUSED_RECORDS:
+                calls.append(ToolCallRecord.made(name, args, False, 0.0, refusal))
+            else:
+                self._unrecorded_calls += 1
+            del args
             await _send_quietly(worker, {"type": "tool_result", "call_id": call_id, "ok": False, "error": refusal})
             return
         try:
             value = await self._dispatcher(name, args)
         except asyncio.CancelledError:
-            calls.append(ToolCallRecord(name, args, False, _elapsed_ms(started), "cancelled: the sandbox stopped"))
+            calls.append(ToolCallRecord.made(name, args, False, _elapsed_ms(started), "cancelled: the run ended"))
             raise
         except Exception as exc:
             error = str(exc) or type(exc).__name__
-            calls.append(ToolCallRecord(name, args, False, _elapsed_ms(started), error))
+            calls.append(ToolCallRecord.made(name, args, False, _elapsed_ms(started), error))
             await _send_quietly(worker, {"type": "tool_result", "call_id": call_id, "ok": False, "error": error})
             return
         try:
             frame = encode_frame({"type": "tool_result", "call_id": call_id, "ok": True, "value": value})
         except (TypeError, ValueError, FrameError) as exc:
             error = f"{name} returned a value that cannot be sent to the sandbox: {exc}"
-            calls.append(ToolCallRecord(name, args, False, _elapsed_ms(started), error))
+            calls.append(ToolCallRecord.made(name, args, False, _elapsed_ms(started), error))
             await _send_quietly(worker, {"type": "tool_result", "call_id": call_id, "ok": False, "error": error})
             return
-        calls.append(ToolCallRecord(name, args, True, _elapsed_ms(started), None))
+        calls.append(ToolCallRecord.made(name, args, True, _elapsed_ms(started), None))
+        del args, value
         try:
             await worker.send_frame(frame)
         except WorkerExited:

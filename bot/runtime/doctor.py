@@ -148,9 +148,13 @@ def _sandbox(settings: Settings) -> list[Finding]:
                         "(set CODEMEM_SANDBOX=subprocess)", warn=True)]
     from sandbox.isolation import plan_isolation
 
-    report = plan_isolation().report
-    summary = report.summary().replace("\n", "\n      ")
-    return [Finding("sandbox", True, summary, warn=not report.complete)]
+    plan = plan_isolation()
+    report = plan.report
+    summary = report.summary()
+    if plan.cgroups is not None:
+        summary += (f"\n  limits per worker: {settings.sandbox_memory_mb} MB of memory (swap included), "
+                    f"{settings.sandbox_processes} processes, {settings.sandbox_cpus:g} CPU")
+    return [Finding("sandbox", True, summary.replace("\n", "\n      "), warn=not report.complete)]
 
 
 async def _services(settings: Settings, teams: TeamsSettings) -> list[Finding]:

@@ -32,7 +32,6 @@ from skills_db.store import SCHEDULE_TRIGGER_PREFIX, RunnableSkill, SkillStore
 # Failed tool calls whose message says one of these are worth another attempt (throttling, outages, network).
 TRANSIENT_MARKERS = ("throttl", "temporarily unavailable", "timed out", "could not reach", "try again")
 WRITE_EFFECTS = frozenset({"write", "send", "destructive"})
-RECORDED_ARGS_LIMIT = 2_000  # characters of JSON kept per tool call's arguments in the run record
 
 # Defines memory_get / memory_set / memory_delete in the sandbox scope over a snapshot of the skill's memory.
 MEMORY_PRELUDE = '''
@@ -336,14 +335,15 @@ class SkillRunner:
         return unsafe
 
     def _call_record(self, call: ToolCallRecord) -> dict[str, Any]:
-        args_text = json.dumps(call.args, default=str, ensure_ascii=False)
+        """A tool call as the run record keeps it: its arguments as the sandbox's bounded preview, and their digest."""
         return {
             "name": call.name,
             "effect": self._effect(call.name),
             "ok": call.ok,
             "duration_ms": round(call.duration_ms, 2),
             "error": call.error,
-            "args": call.args if len(args_text) <= RECORDED_ARGS_LIMIT else {"truncated": args_text[:200]},
+            "args": call.args,
+            "args_digest": call.args_digest,
         }
 
 

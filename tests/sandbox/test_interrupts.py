@@ -10,6 +10,7 @@ import signal
 import pytest
 
 from sandbox.launch import ResourceLimits
+from sandbox.process import _descendants
 from sandbox.session import SubprocessSession
 
 from .conftest import RecordingDispatcher, host_pid, process_is_running, wait_until
@@ -105,10 +106,18 @@ async def test_a_caller_that_gives_up_leaves_a_usable_session(session: Subproces
 async def test_close_kills_processes_started_by_user_code(dispatcher: RecordingDispatcher) -> None:
     session = SubprocessSession(dispatcher)
     await session.start()
-    child = host_pid(session, (await session.exec("import subprocess\nsubprocess.Popen(['sleep', '3600']).pid")).value)
-    assert process_is_running(child)
+    task = asyncio.ensure_future(session.exec("import subprocess\nsubprocess.Popen(['sleep', '3600']).wait()"))
+    assert await wait_until(lambda: session._worker is not None and len(_jail_processes(session)) > 0)
+    children = _jail_processes(session)
     await session.close()
-    assert await wait_until(lambda: not process_is_running(child))
+    assert await wait_until(lambda: not any(process_is_running(child) for child in children))
+    assert (await task).error is not None
+
+
+def _jail_processes(session: SubprocessSession) -> list[int]:
+    """The host pids of the processes under the session's worker."""
+    assert session._worker is not None
+    return _descendants(session._worker.worker_pid)
 
 
 async def test_exec_after_close_is_refused_clearly(dispatcher: RecordingDispatcher) -> None:

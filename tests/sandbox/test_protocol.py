@@ -108,3 +108,32 @@ def test_both_sides_encode_dataclasses_and_dates_the_same_way() -> None:
 def test_values_that_are_not_json_are_refused_when_encoding() -> None:
     with pytest.raises(TypeError, match="object"):
         protocol.encode_frame({"value": object()})
+
+
+def test_a_message_may_not_declare_more_blobs_or_bytes_than_the_limits() -> None:
+    body = b'{"type": "tool_call", "$blobs": 10000}'
+    with pytest.raises(protocol.FrameError, match="bad blob count 10000"):
+        protocol.FrameParser().feed(protocol.HEADER.pack(len(body)) + body)
+    body = b'{"type": "tool_call", "$blobs": 3}'
+    parser = protocol.FrameParser()
+    parser.feed(protocol.HEADER.pack(len(body)) + body)
+    blob_header = protocol.HEADER.pack(protocol.MAX_FRAME_BYTES | protocol.BLOB_FLAG)
+    parser.feed(blob_header + bytes(protocol.MAX_FRAME_BYTES))
+    with pytest.raises(protocol.FrameError, match="more than"):   # refused at the header, before the body comes
+        parser.feed(blob_header)
+
+
+def test_nesting_is_bounded_and_too_deep_json_is_a_frame_error() -> None:
+    nested = {"v": [[[[1]]]]}
+    assert protocol.decode_frame(protocol.encode_frame(nested)) == nested
+    for depth in (protocol.MAX_NESTING + 1, 100_000):
+        body = b'{"v": ' + b"[" * depth + b"]" * depth + b"}"
+        with pytest.raises(protocol.FrameError, match="nests deeper"):
+            protocol.FrameParser().feed(protocol.HEADER.pack(len(body)) + body)
+
+
+def test_the_parser_says_how_large_each_message_was_on_the_wire() -> None:
+    frames = [protocol.encode_frame({"n": 1}), protocol.encode_frame({"data": b"x" * 1000})]
+    parser = protocol.FrameParser()
+    assert len(parser.feed(b"".join(frames))) == 2
+    assert parser.last_sizes == [len(frame) for frame in frames]

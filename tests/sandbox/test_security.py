@@ -179,7 +179,8 @@ async def test_killing_the_parent_or_everything_leaves_the_host_and_the_session_
         f"import os, signal\nout = []\nfor pid in ({os.getpid()}, os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
         "        out.append('killed')\n    except OSError as exc:\n        out.append(type(exc).__name__)\nout"
     )
-    assert "killed" not in (result.value or [])
+    host, parent, jail_init = result.value or ["killed"] * 3
+    assert host != "killed" and jail_init != "killed"   # its parent may be a bubblewrap of its own uid: the worker's end
     await hostile.exec("import os, signal\nos.kill(-1, signal.SIGKILL)")  # everything it may signal: at most its own uid
     assert (await hostile.exec("1 + 1")).value == 2
 
@@ -234,3 +235,35 @@ async def test_a_tool_that_was_not_loaded_is_not_there_and_cannot_be_called(host
     result = await hostile.exec("await outlook_send('a@b.c', 'hi')")
     assert "NameError" in result.error
     assert dispatcher.calls == []
+
+
+@needs(IsolationLevel.JAIL)
+async def test_no_nested_user_namespace_no_mount_no_ptrace(hostile: SubprocessSession) -> None:
+    result = await hostile.exec(
+        "import ctypes, os, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "unshare = subprocess.run(['unshare', '-Ur', 'id'], capture_output=True, text=True)\n"
+        "os.makedirs('mnt', exist_ok=True)\nmount = libc.mount(b'none', b'mnt', b'tmpfs', 0, b'size=12g')\n"
+        "mount_errno = ctypes.get_errno()\n"
+        "child = os.fork()\nif child == 0:\n    import time\n    time.sleep(30)\n    os._exit(0)\n"
+        "traced = libc.ptrace(16, child, 0, 0)\ntrace_errno = ctypes.get_errno()\nos.kill(child, 9)\n"
+        "[unshare.returncode != 0, 'uid=0' in unshare.stdout, mount, mount_errno, traced, trace_errno]"
+    )
+    refused, root_inside, mount, mount_errno, traced, trace_errno = result.value
+    assert refused and not root_inside
+    assert mount == -1 and mount_errno == 1   # EPERM
+    assert traced == -1 and trace_errno == 1
+
+
+@needs(IsolationLevel.JAIL)
+async def test_the_jail_holds_the_standard_library_and_the_worker_only(hostile: SubprocessSession) -> None:
+    worker = str(Path(__file__).resolve().parents[2] / "sandbox" / "worker.py")
+    result = await hostile.exec(
+        "import importlib.util, json, site, sys, sysconfig\n"
+        "sys.path += [sysconfig.get_path('purelib'), *site.getsitepackages(), '/usr/lib/python3/dist-packages']\n"
+        "missing = [name for name in ('pip', 'setuptools', 'pytest', 'sqlalchemy')\n"
+        "           if importlib.util.find_spec(name) is None]\n"
+        "[missing, open('/proc/self/mountinfo').read(), 'json' in dir()]"
+    )
+    missing, mountinfo, stdlib = result.value
+    assert missing == ["pip", "setuptools", "pytest", "sqlalchemy"] and stdlib
+    assert worker not in mountinfo and "sandbox/worker.py" not in mountinfo
