@@ -134,7 +134,7 @@ def export(name: str, out: Path = typer.Option(None, "--out", help="The file to 
         return
     path = out or Path(file_name)
     path.write_text(text)
-    typer.echo(f"Wrote {path}: `codemem skill import {path}` reads it back.")
+    typer.echo(f"Wrote {path}: codemem skill import {path} reads it back.")
 
 
 @skill_cli.command("import")
@@ -172,7 +172,9 @@ def import_skill(file: Path = typer.Argument(..., help="A file written by `codem
         notice = _with_core(identity, main)
     except SkillStoreError as error:
         _fail(f"Cannot import {file}: {_sentence(str(error))}", status=1)
-    typer.echo(notice.text)
+    from bot.surfaces.terminal import plain
+
+    typer.echo(plain(notice.text))
 
 
 # ------------------------------------------------------------------------------------------------ plumbing
@@ -233,9 +235,10 @@ class _Printer:
 
     async def post(self, thread: Any, view: Any) -> str:
         from bot.core.views import DeleteConfirmation, Notice, RunForm, SkillRunReport
+        from bot.surfaces.terminal import plain
 
         if isinstance(view, DeleteConfirmation):   # the command line asks with a prompt, or takes --yes
-            self.terminal.out.write(view.text + "\n")
+            self.terminal.out.write(plain(view.text) + "\n")
             return ""
         if (isinstance(view, Notice) and view.error) or isinstance(view, RunForm) or (
                 isinstance(view, SkillRunReport) and not view.succeeded):

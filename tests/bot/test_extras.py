@@ -89,9 +89,13 @@ def test_a_feature_without_its_extra_names_the_pip_line(tmp_path: Path, command:
 
 def test_doctor_reports_each_missing_extra_as_a_line_to_fix(tmp_path: Path) -> None:
     result = codemem_without(hidden(*extras.EXTRAS), ["doctor"], tmp_path, TEAMS_APP_ID="app",
-                             TEAMS_APP_PASSWORD="secret", CODEMEM_DATABASE_URL=POSTGRES_URL,
-                             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1")
+                             TEAMS_APP_PASSWORD="secret", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1")
     assert "Traceback" not in result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[FIX ] install:")]
-    assert [line.split("codemem[")[1] for line in lines] == ['postgres]"', 'teams]"', 'otlp]"']
+    assert [line.split("codemem[")[1] for line in lines] == ['teams]"', 'otlp]"']
     assert result.returncode == 1
+    # A PostgreSQL URL without its driver is a settings problem that names the extra to install.
+    result = codemem_without(hidden(*extras.EXTRAS), ["doctor"], tmp_path, CODEMEM_DATABASE_URL=POSTGRES_URL)
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("[FIX ] settings: CODEMEM_DATABASE_URL")]
+    assert 'pip install "codemem[postgres]"' in line and result.returncode == 1

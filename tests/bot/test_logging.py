@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tests.bot.terminal import Terminal
 from tests.e2e.harness import REPO
+from bot.demo import SCENARIO
 
-SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
 NOISE = ("token` will be unused", "ExperimentalWarning", "Context impl", "Running upgrade", "setup plugin")
 
 

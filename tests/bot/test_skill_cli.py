@@ -46,21 +46,21 @@ def operator(tmp_path: Path):
 
 def test_import_run_history_export_and_delete_a_skill(operator, tmp_path: Path) -> None:
     status, out, _ = operator("import", "greet.py", "--yes", *ALICE)
-    assert status == 0 and out.startswith("Imported `greet` as version 1 with parameters who: str = 'world'")
+    assert status == 0 and out.startswith("Imported greet as version 1 with parameters who: str = 'world'")
 
     assert "greet (v1): Say hello [who: str = 'world', times: int = 1]" in operator("list", *ALICE)[1]
     assert operator("list", *BOB)[1].strip() == "No saved skills yet."
 
     status, out, _ = operator("run", "greet", "who=Ada", "times=2", *ALICE)
     assert status == 0, out
-    assert "Running `greet` v1 (who=Ada, times=2)" in out and "greet v1 finished" in out
+    assert "Running greet v1 (who=Ada, times=2)" in out and "greet v1 finished" in out
     assert "hello Ada hello Ada" in out
     status, out, _ = operator("run", "greet", "times=many", *ALICE)
     assert status == 1 and "times must be a whole number" in out
 
     # Bob acts through the same authorization as in chat: Alice's skill is not his to run or see.
     status, out, _ = operator("run", "greet", *BOB)
-    assert status == 1 and "You have no saved skill named `greet` that you can run" in out
+    assert status == 1 and "You have no saved skill named greet that you can run" in out
     assert operator("history", "greet", *BOB)[0] == 1
 
     status, out, _ = operator("history", "greet", *ALICE)
@@ -78,7 +78,7 @@ def test_import_run_history_export_and_delete_a_skill(operator, tmp_path: Path) 
     assert status == 2 and "1 version and 1 recorded run" in out and "confirm with --yes" in err
     assert "greet (v1)" in operator("list", *ALICE)[1]
     status, out, _ = operator("delete", "greet", "--yes", *ALICE)
-    assert status == 0 and "Deleted `greet` with its versions, runs, schedule and shares." in out
+    assert status == 0 and "Deleted greet with its versions, runs, schedule and shares." in out
     assert operator("list", *ALICE)[1].strip() == "No saved skills yet."
 
 
@@ -100,11 +100,11 @@ def test_an_operator_manages_the_approvers_of_a_channel(operator) -> None:
     ops = ["--as", "slack:T1:ops", "--channel", "C1"]
     status, out, _ = operator("approvers", "add", "channel", "U2", "U3", *ops)
     assert status == 0
-    assert out.strip() == ("`U2` now approves skills shared with channel C1. "
-                           "`U3` now approves skills shared with channel C1.")
+    assert out.strip() == ("U2 now approves skills shared with channel C1. "
+                           "U3 now approves skills shared with channel C1.")
     assert operator("approvers", "remove", "channel", "U3", *ops)[1].strip() == (
-        "`U3` no longer approves skills shared with channel C1.")
-    assert operator("approvers", "list", "channel", *ops)[1].strip() == "Approvers of skills shared with channel C1: `U2`."
+        "U3 no longer approves skills shared with channel C1.")
+    assert operator("approvers", "list", "channel", *ops)[1].strip() == "Approvers of skills shared with channel C1: U2."
     assert "none yet" in operator("approvers", "list", "team", *ops)[1]
     status, _, err = operator("approvers", "add", "channel", "U4", "--as", "slack:T1:ops")
     assert status == 2 and "--channel" in err

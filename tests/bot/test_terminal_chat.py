@@ -13,8 +13,8 @@ from bot.core.views import Answer, RunHistory
 from bot.surfaces.terminal import TerminalSurface, plain
 from tests.bot.terminal import Terminal
 from tests.e2e.harness import REPO
+from bot.demo import SCENARIO
 
-SCENARIO = REPO / "tests" / "scenarios" / "save_attachments.yaml"
 TASK = "save the PDF and XLSX attachments of the last 15 days to OneDrive, one folder per company, ignore contoso.com"
 PROMPT = "you>"   # prompt_toolkit draws the space after it by moving the cursor
 LEFT, CTRL_A, CTRL_C, CTRL_D, UP = "\x1b[D", "\x01", "\x03", "\x04", "\x1b[A"

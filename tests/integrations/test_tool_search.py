@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 
 from integrations.registry import Registry, default_registry
 from integrations.tool_search import ToolDocument, ToolIndex, search_terms
+from bot.demo import SCENARIO as CASE_STUDY
 
-CASE_STUDY = Path(__file__).resolve().parents[1] / "scenarios" / "save_attachments.yaml"
 
 
 def _names(registry: Registry, query: str) -> list[str]:
