@@ -30,6 +30,7 @@ from integrations.bearer_auth import BearerAuth
 from integrations.errors import ToolError
 from integrations.google.gmail import html_to_text
 from integrations.google.models import GmailAttachmentInfo, GmailLabel, GmailMessage, GmailMessageDetail, SentMessage
+from integrations.mcp.client import root_cause
 from integrations.network import is_loopback
 
 GMAIL_MCP_URL = "https://gmailmcp.googleapis.com/mcp/v1"
@@ -95,7 +96,7 @@ class GmailMcp:
             async with http, Client(streamable_http_client(self.url, http_client=http)) as client:
                 result = await client.call_tool(tool, arguments)
         except Exception as raised:   # the transport runs in a task group: errors may come wrapped in groups
-            error = _leaf(raised)
+            error = root_cause(raised)
             if isinstance(error, ToolError):
                 raise error from None
             if isinstance(error, (httpx2.HTTPError, OSError)):
@@ -127,13 +128,6 @@ class GmailMcp:
         if self._ca_certs:
             session.trust_env, session.verify = False, self._ca_certs
         return session
-
-
-def _leaf(error: BaseException) -> BaseException:
-    """The first error inside (nested) exception groups."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
 
 
 def _message(summary: dict[str, Any]) -> GmailMessage:

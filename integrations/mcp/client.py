@@ -187,7 +187,7 @@ class McpClient:
         except ToolError:
             raise
         except Exception as error:   # a timeout, a refusal, or the server's side: connection, HTTP status, stream
-            cause = _root_cause(error)
+            cause = root_cause(error)
             if isinstance(cause, MCPError) and cause.code not in (CONNECTION_CLOSED, REQUEST_TIMEOUT):   # it answered
                 raise ToolError(f"the MCP server {self.server.name} refused to {what}: {cause}") from None
             await self._drop(key)
@@ -339,7 +339,8 @@ def _question(key: str, params: Any) -> InputQuestion:
     return question_for(key, params.message, getattr(params, "requested_schema", None))
 
 
-def _root_cause(error: BaseException) -> BaseException:
+def root_cause(error: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups: the SDK's transport runs in a task group."""
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
