@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from bot.settings import Settings
 from bot.surfaces.slack import build_slack_app
 from skills_db.models import Owner, RunStatus
 from skills_db.timestamps import utc_now
-from tests.e2e.harness import ANY_PORT, REPO, wait_until_listening
+from tests.e2e.harness import ANY_PORT, REPO, wait_until, wait_until_listening
 from tests.fakes.slack_api import FakeSlack
 from tests.skills_db.conftest import _postgres_schema_url
 
@@ -145,19 +144,6 @@ def save_skill(codemem: CodeMem, owner: Owner, name: str = "count", code: str = 
 def reports(slack: FakeSlack, channel: str) -> list[str]:
     """What the bot posted in `channel`, as text (fallback text and blocks), in order."""
     return [message.text + json.dumps(message.blocks) for message in slack.messages(channel=channel)]
-
-
-async def wait_until(condition, timeout: float = 60.0, what: str = "") -> None:
-    """Poll `condition` (a function, or an async one) until it is true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if asyncio.iscoroutine(found):
-            found = await found
-        if found:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_two_workers_keep_each_threads_jobs_in_order_and_never_overlap(database_url, slack, workers, tmp_path):

@@ -5,9 +5,7 @@ engine does (tests/runtime/test_distributed.py). Real processes, the fake Slack 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from integrations.emulator.server import EmulatorServer
 from skills_db.db import init_db, make_engine
 from skills_db.models import Owner, RunStatus
 from skills_db.store import SkillStore
-from tests.e2e.harness import BotProcess
+from tests.e2e.harness import BotProcess, wait_until
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import signed_command, signed_event
 
@@ -65,18 +63,6 @@ def world(tmp_path: Path) -> Iterator[tuple[BotProcess, FakeSlack, SkillStore, P
         finally:
             bot.stop()
             print(bot.log()[-6000:])   # shown by pytest when the test fails
-
-
-async def wait_until(condition, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if asyncio.iscoroutine(found):
-            found = await found
-        if found:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def long_step_started(checkpoints: Path) -> bool:
