@@ -153,9 +153,10 @@ async def test_socket_mode_with_a_real_socket_mode_client(tmp_path: Path, fake_s
             again = fake_slack.socket_send("events_api", event, retry_attempt=1)
             await fake_slack.async_wait_for(lambda: fake_slack.socket_ack(first) is not None and
                                             fake_slack.socket_ack(again) is not None, description="event acks")
+            await fake_slack.async_wait_for(lambda: any("finished in" in m.text for m in fake_slack.messages(CHANNEL)) and
+                                            any("CODEMEM_MODEL" in m.text for m in fake_slack.messages(CHANNEL)),
+                                            description="the run's report and the mention's answer")
             await codemem.jobs.drain()
-            await fake_slack.async_wait_for(lambda: any("finished in" in m.text for m in fake_slack.messages(CHANNEL)),
-                                            description="the run's report")
             assert len([m for m in fake_slack.messages(CHANNEL) if "CODEMEM_MODEL" in m.text]) == 1
         finally:
             await handler.close_async()
